@@ -1,0 +1,7 @@
+"""Entry point for ``python -m tomte``."""
+
+import sys
+
+from tomte.cli import main
+
+sys.exit(main())

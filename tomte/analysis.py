@@ -1,0 +1,202 @@
+"""Run the differanse for a kommune and reconcile the result with the stored lots.
+
+Identity and history (issue 4): a lot keeps its id while its zone and geometry are unchanged.
+When data change, an old lot's analyst data (status; notes and CRM events through
+``lot_lineage``) moves to the new lot that covers at least 50 % of the old lot; a lot that
+disappears is archived (``active = 0``) with the reason, never deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from tomte import codes, plans
+from tomte.config import DifferanseSettings
+from tomte.differanse import compute_lots, explain, meeting_pairs, repair, select_plans
+from tomte.store import Store, dumps, loads, now
+
+MOVE_MIN_SHARE = 0.5
+# A lot and every lot its analyst data came from (correlated on ``l.lot_id``).
+ANCESTORS_SQL = (
+    "WITH RECURSIVE anc(id) AS (SELECT l.lot_id UNION "
+    "SELECT g.old_lot_id FROM lot_lineage g JOIN anc ON g.new_lot_id = anc.id) SELECT id FROM anc"
+)
+
+
+@dataclass
+class AnalysisResult:
+    """What an analysis run changed."""
+
+    kommunenummer: str
+    lots: int = 0
+    new: list[str] = field(default_factory=list)
+    kept: int = 0
+    moved: dict[str, str] = field(default_factory=dict)
+    archived: dict[str, str] = field(default_factory=dict)
+    zones_considered: int = 0
+    approved_plans: int = 0
+
+    def summary(self) -> str:
+        """One line for the CLI and the app."""
+        return (f"{self.kommunenummer}: {self.lots} tomter ({len(self.new)} nye, {self.kept} uendret, "
+                f"{len(self.moved)} flyttet, {len(self.archived)} arkivert) fra {self.zones_considered} boligsoner "
+                f"og {self.approved_plans} vedtatte planområder")
+
+
+def _stored_lots(store: Store, kommunenummer: str) -> gpd.GeoDataFrame:
+    return store.read_frame(
+        "SELECT lot_id, status, flags, created_at, AsBinary(geom) AS geom FROM lots WHERE kommunenummer = ? AND active = 1",
+        (kommunenummer,),
+    )
+
+
+def _archive_reason(old_geom, approved: gpd.GeoDataFrame) -> str:
+    if len(approved):
+        geoms = np.array([repair(g)[0] for g in approved.geometry], dtype=object)
+        _, pi = meeting_pairs(np.array([old_geom], dtype=object), geoms)
+        if len(pi):
+            overlaps = shapely.area(shapely.intersection(old_geom, geoms[pi]))
+            best = int(pi[int(np.argmax(overlaps))])
+            if overlaps.max() / max(old_geom.area, 1e-9) >= 0.5:
+                row = approved.iloc[best]
+                status = codes.PLANSTATUS_SHORT.get(str(codes.code(row["planstatus"])), "vedtatt")
+                return f"nå dekket av reguleringsplan {row['planid']}, {status}"
+    return "ikke lenger en kandidat (kommuneplanformål, status eller areal er endret)"
+
+
+def analyse_kommune(store: Store, kommunenummer: str, settings: DifferanseSettings) -> AnalysisResult:
+    """Compute and store the lots of one kommune from its stored plan data (no network)."""
+    state_rows = store.rows("SELECT * FROM plan_data_state WHERE kommunenummer = ?", (kommunenummer,))
+    state = state_rows[0] if state_rows else {}
+    zones = plans.read_zones(store, kommunenummer)
+    rp = plans.read_plans(store, kommunenummer)
+    has_rp = bool(state.get("rp_source")) or len(rp) > 0
+    result = AnalysisResult(kommunenummer)
+    age = plans.data_age_days(state.get("newest_data_date"))
+    synthetic = int(state.get("synthetic") or 0)
+
+    if zones.empty:
+        from tomte.kommuner import boundary
+
+        lots = gpd.GeoDataFrame(
+            [{"lot_id": f"{kommunenummer}-mangler-kp", "kommunenummer": kommunenummer, "zone_key": None,
+              "arealformal": None, "arealbruksstatus": None, "regime": None, "flags": ["mangler_kommuneplan"],
+              "explanation": {"data_age_days": age}}],
+            geometry=list(boundary(store, kommunenummer)), crs=zones.crs,
+        )
+        lots["area_m2"] = lots.geometry.area.round(1)
+    else:
+        frame = compute_lots(zones, rp, kommunenummer, settings, has_plan_source=has_rp)
+        lots = frame.lots
+        result.zones_considered, result.approved_plans = frame.zones_considered, frame.approved_plans
+        for exp in lots["explanation"]:
+            exp["data_age_days"] = age
+
+    old = _stored_lots(store, kommunenummer)
+    new_ids = set(lots["lot_id"])
+    old_by_id = {r.lot_id: r for r in old.itertuples(index=False)}
+    status_for: dict[str, str] = {}
+    lineage: list[tuple[str, str, float]] = []
+    archive: dict[str, str] = {}
+    gone = old[~old["lot_id"].isin(new_ids)] if len(old) else old
+    if len(gone):
+        new_geoms = lots.geometry.to_numpy()
+        gi, ni = meeting_pairs(gone.geometry.to_numpy(), new_geoms)
+        best: dict[int, tuple[float, int]] = {}
+        if len(gi):
+            shares = shapely.area(shapely.intersection(gone.geometry.to_numpy()[gi], new_geoms[ni])) / shapely.area(gone.geometry.to_numpy()[gi])
+            for g, n, s in zip(gi, ni, shares, strict=True):
+                if s > best.get(int(g), (0.0, -1))[0]:
+                    best[int(g)] = (float(s), int(n))
+        approved, _ = select_plans(rp, settings)
+        for g, row in enumerate(gone.itertuples(index=False)):
+            share, n = best.get(g, (0.0, -1))
+            if share >= MOVE_MIN_SHARE:
+                new_id = lots.iloc[n]["lot_id"]
+                lineage.append((row.lot_id, new_id, round(share, 4)))
+                archive[row.lot_id] = f"erstattet av {new_id} etter endrede plandata ({round(share * 100)} % overlapp)"
+                if row.status != "Ny" and status_for.get(new_id, "Ny") == "Ny":
+                    status_for[new_id] = row.status
+            else:
+                archive[row.lot_id] = _archive_reason(row.geometry, approved)
+
+    stamp = now()
+    records, geoms = [], []
+    for lot in lots.itertuples(index=False):
+        prev = old_by_id.get(lot.lot_id)
+        status = prev.status if prev is not None else status_for.get(lot.lot_id, "Ny")
+        flags = ",".join(lot.flags)
+        records.append({
+            "lot_id": lot.lot_id, "kommunenummer": kommunenummer, "zone_key": lot.zone_key,
+            "arealformal": lot.arealformal, "arealbruksstatus": lot.arealbruksstatus, "regime": lot.regime,
+            "area_m2": lot.area_m2, "flags": flags, "explanation": dumps({**lot.explanation, "text": explain(lot.explanation, lot.flags, lot.area_m2)}),
+            "status": status, "active": 1, "created_at": prev.created_at if prev is not None else stamp,
+            "updated_at": stamp, "synthetic": synthetic,
+        })
+        geoms.append(lot.geometry)
+        if prev is not None:
+            result.kept += 1
+        else:
+            result.new.append(lot.lot_id)
+    with store.transaction() as conn:
+        # Archived lots whose id comes back (data reverted) are replaced by the fresh row.
+        conn.executemany("DELETE FROM lots WHERE lot_id = ?", [(r["lot_id"],) for r in records])
+        store.insert_features("lots", records, geoms)
+        conn.executemany(
+            "UPDATE lots SET active = 0, archived_at = ?, archived_reason = ? WHERE lot_id = ?",
+            [(stamp, reason, lot_id) for lot_id, reason in archive.items()],
+        )
+        conn.executemany("INSERT OR REPLACE INTO lot_lineage VALUES (?, ?, ?, ?)", [(o, n, stamp, s) for o, n, s in lineage])
+        for old_id, new_id, _ in lineage:
+            conn.execute(
+                "INSERT INTO crm_events (lot_id, at, who, kind, note) VALUES (?, ?, 'tomte', 'flyttet', ?)",
+                (new_id, stamp, f"Analytikerdata flyttet fra {old_id} etter endrede plandata."),
+            )
+        _link_parcels(store, kommunenummer, [r["lot_id"] for r in records], geoms)
+    result.lots = len(records)
+    result.moved = {o: n for o, n, _ in lineage}
+    result.archived = {k: v for k, v in archive.items() if k not in result.moved}
+    return result
+
+
+def _link_parcels(store: Store, kommunenummer: str, lot_ids: list[str], lot_geoms: list) -> None:
+    """Rebuild lot ↔ parcel links with overlap area and the share of the parcel inside the lot."""
+    store.execute(
+        "DELETE FROM lot_parcels WHERE lot_id IN (SELECT lot_id FROM lots WHERE kommunenummer = ?)", (kommunenummer,)
+    )
+    parcels = store.read_frame("SELECT id, AsBinary(geom) AS geom FROM parcels WHERE kommunenummer = ?", (kommunenummer,))
+    if parcels.empty or not lot_ids:
+        return
+    lot_arr = np.array(lot_geoms, dtype=object)
+    parcel_arr = parcels.geometry.to_numpy()
+    li, pi = meeting_pairs(lot_arr, parcel_arr)
+    if not len(li):
+        return
+    overlap = shapely.area(shapely.intersection(lot_arr[li], parcel_arr[pi]))
+    share = overlap / np.maximum(shapely.area(parcel_arr[pi]), 1e-9)
+    store.conn.executemany(
+        "INSERT INTO lot_parcels VALUES (?, ?, ?, ?)",
+        [(lot_ids[a], int(parcels["id"].iloc[b]), round(float(o), 1), round(float(s), 4))
+         for a, b, o, s in zip(li, pi, overlap, share, strict=True) if o >= 1.0],
+    )
+
+
+def lot_rows(store: Store, kommunenummer: str, include_archived: bool = False) -> list[dict]:
+    """Lots with the contract fields, the status and the latest note (no geometry)."""
+    rows = store.rows(
+        "SELECT l.lot_id, l.kommunenummer, l.arealformal, l.arealbruksstatus, l.area_m2, l.score, l.tier, "
+        "l.status, l.flags, l.explanation, l.active, l.archived_reason, l.synthetic, "
+        "(SELECT e.note FROM crm_events e WHERE e.kind = 'notat' AND e.lot_id IN (" + ANCESTORS_SQL + ") "
+        "ORDER BY e.id DESC LIMIT 1) AS latest_note "
+        "FROM lots l WHERE l.kommunenummer = ? " + ("" if include_archived else "AND l.active = 1 ") +
+        "ORDER BY l.score DESC NULLS LAST, l.area_m2 DESC",
+        (kommunenummer,),
+    )
+    for r in rows:
+        exp = loads(r.pop("explanation"), {})
+        r["explanation"] = exp.get("text", "")
+    return rows

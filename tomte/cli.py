@@ -1,0 +1,203 @@
+"""``python -m tomte --db PATH <command>``: the command-line interface.
+
+Library errors (:class:`~tomte.errors.TomteError`) become one line on stderr and exit code 1;
+bad arguments exit 2 (argparse); anything unexpected prints one line and exits 3 (``--debug``
+shows the traceback). Progress goes to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from tomte import __version__, crm, pipeline
+from tomte.analysis import lot_rows
+from tomte.config import Settings
+from tomte.errors import TomteError
+from tomte.export import FORMATS, export_lots
+from tomte.store import open_store
+
+LOT_FIELDS = ["lot_id", "kommunenummer", "arealformal", "arealbruksstatus", "area_m2", "score", "tier", "status", "flags"]
+
+
+def _progress(quiet: bool):
+    def say(msg: str) -> None:
+        if not quiet:
+            print(msg, file=sys.stderr, flush=True)
+    return say
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env(args.db)
+    diff = settings.differanse
+    changes = {}
+    if getattr(args, "fortetting", False):
+        changes["include_fortetting"] = True
+    if getattr(args, "spredt", False):
+        changes["include_spredt"] = True
+    if getattr(args, "min_area", None) is not None:
+        changes["min_area_m2"] = args.min_area
+    if getattr(args, "mode", None):
+        changes["mode"] = args.mode
+    return replace(settings, differanse=replace(diff, **changes)) if changes else settings
+
+
+def cmd_demo(args, settings, say) -> int:
+    from tomte.demo import build_demo
+
+    store = open_store(settings.db_path)
+    counts = build_demo(store, say)
+    for knr in counts:
+        say(pipeline.analyse(store, settings, knr).summary())
+    print(f"Demo-database (SYNTETISKE data) klar: {settings.db_path} ({store.counts()['lots']} tomter)")
+    return 0
+
+
+def cmd_import(args, settings, say) -> int:
+    store = open_store(settings.db_path)
+    result = pipeline.import_plans(store, args.kommune, args.kp, args.rp, args.crs, say)
+    print(result.summary())
+    return 0
+
+
+def cmd_fetch(args, settings, say) -> int:
+    store = open_store(settings.db_path)
+    result = pipeline.fetch_kommune(store, settings, args.kommune, args.sources, args.refresh, say)
+    print(result.summary() + f" ({result.requests} forespørsler)")
+    return 0
+
+
+def cmd_analyse(args, settings, say) -> int:
+    store = open_store(settings.db_path, create=False)
+    t0 = time.perf_counter()
+    result = pipeline.analyse(store, settings, args.kommune, say)
+    print(f"{result.summary()} på {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def cmd_lots(args, settings, say) -> int:
+    store = open_store(settings.db_path, create=False)
+    k = pipeline.kommuners_resolve(store, args.kommune)
+    rows = lot_rows(store, k.kommunenummer, include_archived=args.all)
+    if args.json:
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
+        print()
+    else:
+        for r in rows:
+            print(f"{r['lot_id']}  {r['arealformal'] or '-':>4}/{r['arealbruksstatus'] or '-'}  {r['area_m2'] / 1000:8.1f} daa  "
+                  f"{r['tier'] or '-'}  {r['status']:<10} {r['flags']}")
+        print(f"{len(rows)} tomter", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args, settings, say) -> int:
+    store = open_store(settings.db_path, create=False)
+    k = pipeline.kommuners_resolve(store, args.kommune)
+    n = export_lots(store, k.kommunenummer, args.format, args.out)
+    print(f"Skrev {n} tomter til {args.out} ({args.format})")
+    return 0
+
+
+def cmd_crm_set(args, settings, say) -> int:
+    store = open_store(settings.db_path, create=False)
+    result = crm.set_status(store, args.lot, args.status, args.note, settings.user)
+    print(f"{result['lot_id']}: {result['old_status']} → {result['status']}")
+    return 0
+
+
+def cmd_sync(args, settings, say) -> int:
+    from tomte.sync import run_sync
+
+    store = open_store(settings.db_path)
+    report = run_sync(store, settings, args.kommune or None, args.sources, args.refresh, say)
+    if args.report:
+        Path(args.report).write_text(report.render(str(args.report).endswith(".html")), encoding="utf-8")
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to render ``--help``)."""
+    p = argparse.ArgumentParser(prog="python -m tomte", description="tomte: finn byggbar tomtegrunn for sosial boligbygging.")
+    p.add_argument("--db", help="SpatiaLite-fil (standard: $TOMTE_DB eller data/tomte.sqlite)")
+    p.add_argument("--quiet", action="store_true", help="ingen fremdriftsmeldinger")
+    p.add_argument("--debug", action="store_true", help="vis full feilsporing ved uventede feil")
+    p.add_argument("--version", action="version", version=f"tomte {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("demo", help="bygg demo-databasen med SYNTETISKE plandata for Nordre Follo, Ås og Nesodden")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("import-plans", help="importer plandata fra filer (SOSI-GML 3.2, GeoJSON, GeoPackage)")
+    s.add_argument("--kommune", required=True, help="kommunenummer (også tidligere numre)")
+    s.add_argument("--kp", help="fil med kommuneplanens arealformål (KpArealformålOmråde/KpArealbrukOmråde)")
+    s.add_argument("--rp", help="fil med reguleringsplanområder (RpOmråde)")
+    s.add_argument("--crs", help="koordinatsystem for filer uten (f.eks. EPSG:25832)")
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("fetch", help="hent plandata og teiger for en kommune fra de konfigurerte tjenestene")
+    s.add_argument("--kommune", required=True)
+    s.add_argument("--sources", help="TOML-fil med ekstra/overstyrte kilder ([[source]])")
+    s.add_argument("--refresh", action="store_true", help="spør tjenestene på nytt selv om hurtigbufferen er fersk")
+    s.set_defaults(func=cmd_fetch)
+
+    s = sub.add_parser("analyse", help="beregn differansen (boligsoner minus vedtatte reguleringsplaner) fra lagrede data")
+    s.add_argument("--kommune", required=True)
+    s.add_argument("--fortetting", action="store_true", help="ta med nåværende boligsoner (arealbruksstatus 1)")
+    s.add_argument("--spredt", action="store_true", help="ta med spredt boligbebyggelse (5210)")
+    s.add_argument("--min-area", type=float, help="minste tomteareal i m² (standard 2000)")
+    s.add_argument("--mode", choices=["difference", "whole_zone"], help="whole_zone: hele sonen når < 90 %% er regulert")
+    s.set_defaults(func=cmd_analyse)
+
+    s = sub.add_parser("lots", help="list tomtene i en kommune")
+    s.add_argument("--kommune", required=True)
+    s.add_argument("--json", action="store_true", help="skriv JSON (uten geometri)")
+    s.add_argument("--all", action="store_true", help="ta med arkiverte tomter")
+    s.set_defaults(func=cmd_lots)
+
+    s = sub.add_parser("export", help="eksporter tomtene (GeoPackage/GeoJSON for QGIS, CSV for Excel)")
+    s.add_argument("--kommune", required=True)
+    s.add_argument("--format", choices=FORMATS, required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("crm", help="CRM: status og notater for tomter")
+    crm_sub = s.add_subparsers(dest="crm_command", required=True, metavar="CRM_COMMAND")
+    c = crm_sub.add_parser("set", help="sett status og/eller legg til notat for en tomt")
+    c.add_argument("--lot", required=True)
+    c.add_argument("--status", help=", ".join(crm.STATUSES))
+    c.add_argument("--note")
+    c.set_defaults(func=cmd_crm_set)
+
+    s = sub.add_parser("sync", help="hent → analyser for alle (eller valgte) kommuner med kilder, og rapporter")
+    s.add_argument("--kommune", action="append", help="kommunenummer (kan gjentas); standard: alle med kilder")
+    s.add_argument("--sources")
+    s.add_argument("--report", help="skriv rapport (Markdown, eller HTML når filnavnet slutter på .html)")
+    s.add_argument("--refresh", action="store_true")
+    s.set_defaults(func=cmd_sync)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    say = _progress(args.quiet)
+    try:
+        settings = _settings(args)
+        return int(args.func(args, settings, say))
+    except TomteError as exc:
+        print(f"Feil: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Avbrutt.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
+        if args.debug:
+            raise
+        print(f"Uventet feil: {type(exc).__name__}: {exc} (kjør med --debug for detaljer)", file=sys.stderr)
+        return 3

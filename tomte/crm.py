@@ -1,0 +1,55 @@
+"""CRM pipeline: lot statuses, notes and an activity log that is never rewritten.
+
+``crm_events`` is append-only (SQLite triggers refuse UPDATE and DELETE). A lot's current
+status is kept on ``lots.status`` for fast listing; every change is also an event.
+"""
+
+from __future__ import annotations
+
+from tomte.errors import InvalidData, NotFound
+from tomte.store import Store, now
+
+STATUSES = ["Ny", "Vurderes", "Kontaktet", "I dialog", "LOI/opsjon", "Avslått", "Arkivert"]
+
+
+def normalise_status(text: str) -> str:
+    """Accept a status case-insensitively (``"i dialog"``, ``"loi"``)."""
+    wanted = text.strip().lower()
+    for status in STATUSES:
+        if status.lower() == wanted or status.lower().split("/")[0] == wanted:
+            return status
+    raise InvalidData(f"Ukjent status «{text}»; gyldige: {', '.join(STATUSES)}.")
+
+
+def set_status(store: Store, lot_id: str, status: str | None, note: str | None, who: str) -> dict[str, str | None]:
+    """Change a lot's status and/or add a note; both are logged as events."""
+    row = store.rows("SELECT status FROM lots WHERE lot_id = ?", (lot_id,))
+    if not row:
+        raise NotFound(f"Fant ingen tomt med id {lot_id}; se `lots --kommune KNR --json`.")
+    old = row[0]["status"]
+    new = normalise_status(status) if status else None
+    if new is None and not (note and note.strip()):
+        raise InvalidData("Oppgi en ny status (--status) eller et notat (--note).")
+    stamp = now()
+    with store.transaction() as conn:
+        if new is not None and new != old:
+            conn.execute("UPDATE lots SET status = ?, updated_at = ? WHERE lot_id = ?", (new, stamp, lot_id))
+            conn.execute(
+                "INSERT INTO crm_events (lot_id, at, who, kind, old_status, new_status) VALUES (?, ?, ?, 'status', ?, ?)",
+                (lot_id, stamp, who, old, new),
+            )
+        if note and note.strip():
+            conn.execute(
+                "INSERT INTO crm_events (lot_id, at, who, kind, note) VALUES (?, ?, ?, 'notat', ?)",
+                (lot_id, stamp, who, note.strip()),
+            )
+    return {"lot_id": lot_id, "old_status": old, "status": new or old}
+
+
+def events(store: Store, lot_id: str) -> list[dict]:
+    """The lot's activity log, including events of the lots its data moved from."""
+    return store.rows(
+        "WITH RECURSIVE anc(id) AS (SELECT ? UNION SELECT g.old_lot_id FROM lot_lineage g JOIN anc ON g.new_lot_id = anc.id) "
+        "SELECT * FROM crm_events WHERE lot_id IN (SELECT id FROM anc) ORDER BY id",
+        (lot_id,),
+    )

@@ -1,0 +1,126 @@
+"""Plan data as tomte keeps it, and the atomic replacement of a kommune's plan data.
+
+Parsers (``tomte.sources``) turn files and service responses into two GeoDataFrames in
+EPSG:25833 with the columns below; :func:`replace_plan_data` swaps them into the store in one
+transaction, so a failed fetch or import never leaves a kommune half-updated.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import geopandas as gpd
+import pandas as pd
+
+from tomte.store import SRID, Store, now
+
+KP_COLUMNS = [
+    "zone_key", "feature_type", "regime", "arealformal", "arealbruksstatus", "planid", "plannavn",
+    "omradenavn", "beskrivelse", "utnyttingstype", "utnyttingstall", "oppdateringsdato", "repaired",
+]
+RP_COLUMNS = [
+    "area_key", "planid", "plannavn", "planstatus", "plantype", "vertikalniva",
+    "ikrafttredelsesdato", "oppdateringsdato", "repaired",
+]
+
+
+def empty_frame(columns: list[str]) -> gpd.GeoDataFrame:
+    """An empty plan frame with the given columns in EPSG:25833."""
+    return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in columns}, geometry=gpd.GeoSeries([], crs=SRID))
+
+
+def _records(frame: gpd.GeoDataFrame, columns: list[str], kommunenummer: str, source: str, synthetic: bool) -> list[dict]:
+    out = []
+    for row in frame[columns].itertuples(index=False):
+        rec = {c: (None if pd.isna(v) else v) for c, v in zip(columns, row, strict=True)}
+        rec["repaired"] = int(bool(rec.get("repaired")))
+        rec.update(kommunenummer=kommunenummer, source=source, synthetic=int(synthetic))
+        out.append(rec)
+    return out
+
+
+def newest_date(*frames: gpd.GeoDataFrame | None) -> str | None:
+    """The newest ``oppdateringsdato``/``ikrafttredelsesdato`` among the frames (ISO date)."""
+    dates: list[str] = []
+    for frame in frames:
+        if frame is None or frame.empty:
+            continue
+        for col in ("oppdateringsdato", "ikrafttredelsesdato"):
+            if col in frame:
+                dates.extend(str(v)[:10] for v in frame[col].dropna())
+    return max(dates) if dates else None
+
+
+def replace_plan_data(
+    store: Store,
+    kommunenummer: str,
+    kp: gpd.GeoDataFrame | None,
+    rp: gpd.GeoDataFrame | None,
+    kp_source: str | None = None,
+    rp_source: str | None = None,
+    synthetic: bool = False,
+    parcels: gpd.GeoDataFrame | None = None,
+    parcel_source: str | None = None,
+) -> dict[str, int]:
+    """Replace the kommune's kommuneplan zones, reguleringsplan areas and parcels atomically.
+
+    ``None`` leaves that layer as it is. Returns counts of what was written.
+    """
+    counts: dict[str, int] = {}
+    with store.transaction() as conn:
+        state = store.rows("SELECT * FROM plan_data_state WHERE kommunenummer = ?", (kommunenummer,))
+        prev = state[0] if state else {}
+        if kp is not None:
+            conn.execute("DELETE FROM kp_zones WHERE kommunenummer = ?", (kommunenummer,))
+            store.insert_features("kp_zones", _records(kp, KP_COLUMNS, kommunenummer, kp_source or "", synthetic), list(kp.geometry))
+            counts["kp"] = len(kp)
+        if rp is not None:
+            conn.execute("DELETE FROM rp_areas WHERE kommunenummer = ?", (kommunenummer,))
+            store.insert_features("rp_areas", _records(rp, RP_COLUMNS, kommunenummer, rp_source or "", synthetic), list(rp.geometry))
+            counts["rp"] = len(rp)
+        if parcels is not None:
+            conn.execute("DELETE FROM parcels WHERE kommunenummer = ?", (kommunenummer,))
+            cols = ["matrikkelnummer", "gnr", "bnr", "fnr", "snr", "areal_m2", "teig_id"]
+            recs = [{**{c: r.get(c) for c in cols}, "kommunenummer": kommunenummer, "source": parcel_source or "",
+                     "synthetic": int(synthetic)} for r in parcels.to_dict("records")]
+            store.insert_features("parcels", recs, list(parcels.geometry))
+            counts["parcels"] = len(parcels)
+        kp_count = store.scalar("SELECT COUNT(*) FROM kp_zones WHERE kommunenummer = ?", (kommunenummer,))
+        rp_count = store.scalar("SELECT COUNT(*) FROM rp_areas WHERE kommunenummer = ?", (kommunenummer,))
+        newest = newest_date(kp, rp) or prev.get("newest_data_date")
+        conn.execute(
+            "INSERT OR REPLACE INTO plan_data_state VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kommunenummer,
+                kp_source if kp is not None else prev.get("kp_source"),
+                rp_source if rp is not None else prev.get("rp_source"),
+                kp_count, rp_count, now(), newest, int(synthetic),
+            ),
+        )
+    return counts
+
+
+def read_zones(store: Store, kommunenummer: str) -> gpd.GeoDataFrame:
+    """Stored kommuneplan zones of a kommune."""
+    return store.read_frame(
+        "SELECT id, " + ", ".join(KP_COLUMNS) + ", AsBinary(geom) AS geom FROM kp_zones WHERE kommunenummer = ? ORDER BY id",
+        (kommunenummer,),
+    )
+
+
+def read_plans(store: Store, kommunenummer: str) -> gpd.GeoDataFrame:
+    """Stored reguleringsplan areas of a kommune."""
+    return store.read_frame(
+        "SELECT id, " + ", ".join(RP_COLUMNS) + ", AsBinary(geom) AS geom FROM rp_areas WHERE kommunenummer = ? ORDER BY id",
+        (kommunenummer,),
+    )
+
+
+def data_age_days(newest: str | None, today: date | None = None) -> int | None:
+    """Days since the newest plan data date, or None when unknown."""
+    if not newest:
+        return None
+    try:
+        return ((today or date.today()) - date.fromisoformat(newest[:10])).days
+    except ValueError:
+        return None
