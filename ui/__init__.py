@@ -1,0 +1,1 @@
+"""Streamlit-only helpers: cached wrappers around :mod:`tomte`, widgets and error display."""

@@ -1,0 +1,59 @@
+"""Read models for the pages (thin wrappers over tomte, so pages hold no SQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from tomte import crm, plans
+from tomte.analysis import lot_rows
+from tomte.sources.registry import for_kommune, merged
+from tomte.store import Store
+
+
+def overview(store: Store) -> pd.DataFrame:
+    """Per kommune with data: zones, plans, lots, data freshness."""
+    rows = store.rows(
+        "SELECT s.kommunenummer, k.navn, s.kp_count AS soner, s.rp_count AS planomrader, "
+        "(SELECT COUNT(*) FROM lots l WHERE l.kommunenummer = s.kommunenummer AND l.active = 1) AS tomter, "
+        "(SELECT ROUND(SUM(area_m2) / 1000.0, 1) FROM lots l WHERE l.kommunenummer = s.kommunenummer AND l.active = 1) AS daa, "
+        "(SELECT COUNT(*) FROM lots l WHERE l.kommunenummer = s.kommunenummer AND l.active = 1 AND l.status != 'Ny') AS i_pipeline, "
+        "s.newest_data_date AS nyeste_data, s.updated_at AS oppdatert, s.synthetic AS syntetisk "
+        "FROM plan_data_state s JOIN kommuner k USING (kommunenummer) ORDER BY s.kommunenummer"
+    )
+    return pd.DataFrame(rows)
+
+
+def sources_table(store: Store, sources_file: Any, kommunenummer: str) -> pd.DataFrame:
+    """The kommune's configured sources."""
+    srcs = for_kommune(merged(sources_file, store), kommunenummer)
+    return pd.DataFrame([{"rolle": s.role, "type": s.kind, "adresse": s.url or s.path, "lag": s.typename or s.collection,
+                          "fra": s.origin} for s in srcs])
+
+
+def fetch_runs(store: Store, kommunenummer: str) -> pd.DataFrame:
+    """Latest fetch runs."""
+    return pd.DataFrame(store.rows(
+        "SELECT started_at AS startet, ok, message AS melding FROM fetch_runs WHERE kommunenummer = ? ORDER BY id DESC LIMIT 10",
+        (kommunenummer,)))
+
+
+def lots(store: Store, kommunenummer: str) -> pd.DataFrame:
+    """Active lots as a table."""
+    return pd.DataFrame(lot_rows(store, kommunenummer))
+
+
+def lot_events(store: Store, lot_id: str) -> pd.DataFrame:
+    """A lot's activity log."""
+    return pd.DataFrame(crm.events(store, lot_id))
+
+
+def state(store: Store, kommunenummer: str) -> dict[str, Any]:
+    """The kommune's plan data state (empty dict when none)."""
+    rows = store.rows("SELECT * FROM plan_data_state WHERE kommunenummer = ?", (kommunenummer,))
+    if not rows:
+        return {}
+    out = rows[0]
+    out["age_days"] = plans.data_age_days(out.get("newest_data_date"))
+    return out
