@@ -18,7 +18,7 @@ from tomte.plans import replace_plan_data
 from tomte.sources import ogcapi, wfs
 from tomte.sources._http import Http
 from tomte.sources.gml import RawFeature
-from tomte.sources.normalize import to_plan_frames
+from tomte.sources.normalize import Attrs, to_plan_frames
 from tomte.sources.planfile import read_plan_file
 from tomte.sources.registry import Source, for_kommune, merged
 from tomte.sources.teig import parcels_from_features
@@ -79,6 +79,20 @@ def kommuners_resolve(store: Store, kommune: str) -> kommuner.Kommune:
     return kommuner.resolve(store, kommune)
 
 
+def _own_features(store: Store, feats: list[RawFeature], kommunenummer: str) -> list[RawFeature]:
+    """Drop features that say they belong to another kommune (a bbox query reaches over the border).
+
+    Former numbers of the kommune count as its own (NAP keeps pre-2024 numbers on old plans).
+    """
+    own = {kommunenummer} | {r["alias"] for r in store.rows("SELECT alias FROM kommune_alias WHERE kommunenummer = ?", (kommunenummer,))}
+    out = []
+    for f in feats:
+        knr = Attrs(f.attrs).get("kommunenummer")
+        if knr is None or str(knr).zfill(4) in own:
+            out.append(f)
+    return out
+
+
 def _fetch_source(http: Http, source: Source, bbox: tuple[float, float, float, float], say: Progress) -> list[RawFeature]:
     if source.kind == "wfs":
         feats = wfs.fetch(http, source, bbox, say)
@@ -116,6 +130,8 @@ def fetch_kommune(store: Store, settings: Settings, kommune: str, sources_file: 
                 say(f"{source.label}: rollen «{source.role}» hentes ikke i denne versjonen")
                 continue
             feats = _fetch_source(client, source, bbox, say)
+            if source.role in PLAN_ROLES:
+                feats = _own_features(store, feats, k.kommunenummer)
             if not feats:
                 raise BadResponse(f"{source.label}: tjenesten ga ingen objekter for {k.navn}; sjekk filter og typenavn, eller om tjenesten er nede.")
             by_role.setdefault(source.role, []).extend(feats)

@@ -99,6 +99,10 @@ class Http:
                 last_problem = "får ikke kontakt"
                 delay = self.settings.backoff * 2**attempt
                 exc_detail = repr(exc)
+            except requests.RequestException as exc:  # e.g. a body cut off mid-transfer
+                last_problem = "svaret ble avbrutt underveis"
+                delay = self.settings.backoff * 2**attempt
+                exc_detail = repr(exc)
             else:
                 if not getattr(resp, "from_cache", False):
                     self.requests_made += 1

@@ -46,6 +46,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "lokalid": ("identifikasjon.lokalid", "lokalid"),
     "objid": ("objid", "objectid", "fid"),
     "objekttype": ("objekttypenavn", "objtype", "objekttype", "name"),
+    "kommunenummer": ("arealplanid.kommunenummer", "nasjonalarealplanid.administrativenhet.kommunenummer",
+                      "kommunenummer", "komm"),
 }
 
 
