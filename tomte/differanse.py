@@ -22,6 +22,8 @@ then a difference per zone) and ``geopandas.overlay`` are timed against it in th
 from __future__ import annotations
 
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,51 +86,100 @@ def select_plans(plans: gpd.GeoDataFrame, settings: DifferanseSettings) -> tuple
     return approved, in_progress
 
 
+def _threads(n_items: int) -> int:
+    """Threads for GEOS work: one per CPU (``TOMTE_THREADS`` overrides), fewer for small inputs."""
+    cpus = int(os.environ.get("TOMTE_THREADS") or os.cpu_count() or 1)
+    return max(1, min(cpus, n_items // 500 or 1))
+
+
+def parallel(fn: Any, *arrays: np.ndarray) -> np.ndarray:
+    """Apply a vectorised shapely function in one thread per CPU (GEOS releases the GIL)."""
+    n = _threads(len(arrays[0]))
+    if n == 1:
+        return np.asarray(fn(*arrays))
+    bounds = np.linspace(0, len(arrays[0]), n + 1).astype(int)
+    with ThreadPoolExecutor(n) as pool:
+        parts = list(pool.map(lambda k: fn(*(a[bounds[k]:bounds[k + 1]] for a in arrays)), range(n)))
+    return np.concatenate(parts)
+
+
 def meeting_pairs(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i, j) where the interiors of ``left[i]`` and ``right[j]`` meet."""
+    """Index pairs (i, j) where the interiors of ``left[i]`` and ``right[j]`` meet.
+
+    Bounding boxes first (STRtree), then one DE-9IM test per candidate pair: a plan that only
+    shares a boundary with a zone neither cuts it nor is listed in its explanation.
+    """
     if len(left) == 0 or len(right) == 0:
         return np.empty(0, dtype=int), np.empty(0, dtype=int)
-    tree = shapely.STRtree(right)
-    li, ri = tree.query(left, predicate="intersects")
-    keep = shapely.relate_pattern(left[li], right[ri], INTERIORS_MEET)
+    li, ri = shapely.STRtree(right).query(left)
+    keep = parallel(lambda a, b: shapely.relate_pattern(a, b, INTERIORS_MEET), left[li], right[ri]).astype(bool)
     return li[keep], ri[keep]
 
 
-def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+def _subtract_chunk(zone_geoms: np.ndarray, cut_geoms: np.ndarray, hits: list[tuple[int, np.ndarray]]) -> list[tuple[int, Any]]:
+    """Differences for some zones (GEOS releases the GIL, so chunks run in parallel threads)."""
+    single = [(z, g[0]) for z, g in hits if len(g) == 1]
+    out: list[tuple[int, Any]] = []
+    if single:
+        zs = np.fromiter((z for z, _ in single), dtype=int, count=len(single))
+        cs = np.fromiter((c for _, c in single), dtype=int, count=len(single))
+        out.extend(zip(zs.tolist(), shapely.difference(zone_geoms[zs], cut_geoms[cs]), strict=True))
+    for z, group in hits:
+        if len(group) > 1:
+            zone = zone_geoms[z]
+            clipped = shapely.clip_by_rect(cut_geoms[group], *zone.bounds)
+            out.append((z, shapely.difference(zone, shapely.union_all(clipped))))
+    return out
+
+
+def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray, workers: int | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
     """``zone_geoms[i]`` minus the union of the ``cut_geoms`` that meet it.
 
-    Returns the differences and, per zone, the indices of the cuts that met it.
+    Returns the differences and, per zone, the indices of the cuts that met it. ``workers``
+    threads share the GEOS work (default: one per CPU).
     """
     zi, ci = meeting_pairs(zone_geoms, cut_geoms)
     result = zone_geoms.copy()
+    cuts_per_zone: list[np.ndarray] = [np.empty(0, dtype=int)] * len(zone_geoms)
+    if not len(zi):
+        return result, cuts_per_zone
     order = np.argsort(zi, kind="stable")
     zi, ci = zi[order], ci[order]
-    starts = np.flatnonzero(np.r_[True, zi[1:] != zi[:-1]]) if len(zi) else np.empty(0, dtype=int)
-    groups = np.split(ci, starts[1:]) if len(zi) else []
-    hit_zones = zi[starts] if len(zi) else np.empty(0, dtype=int)
-    cuts_per_zone: list[np.ndarray] = [np.empty(0, dtype=int)] * len(zone_geoms)
-    single_z, single_c, multi = [], [], []
-    for z, group in zip(hit_zones, groups, strict=True):
+    starts = np.flatnonzero(np.r_[True, zi[1:] != zi[:-1]])
+    hits = list(zip(zi[starts].tolist(), np.split(ci, starts[1:]), strict=True))
+    for z, group in hits:
         cuts_per_zone[z] = group
-        if len(group) == 1:
-            single_z.append(z)
-            single_c.append(group[0])
-        else:
-            multi.append((z, group))
-    if single_z:
-        result[single_z] = shapely.difference(zone_geoms[single_z], cut_geoms[single_c])
-    for z, group in multi:
-        zone = zone_geoms[z]
-        clipped = shapely.clip_by_rect(cut_geoms[group], *zone.bounds)
-        result[z] = shapely.difference(zone, shapely.union_all(clipped))
+    n = max(1, min(workers or _threads(len(hits) * 3), len(hits) // 200 or 1))
+    chunks = [hits[k::n] for k in range(n)]
+    if n == 1:
+        done = [_subtract_chunk(zone_geoms, cut_geoms, chunks[0])]
+    else:
+        with ThreadPoolExecutor(n) as pool:
+            done = list(pool.map(lambda c: _subtract_chunk(zone_geoms, cut_geoms, c), chunks))
+    for part in done:
+        for z, geom in part:
+            result[z] = geom
     return result, cuts_per_zone
 
 
 def lot_id(kommunenummer: str, zone_key: str, geom: BaseGeometry) -> str:
-    """A stable id: the same zone and the same geometry give the same id on every run."""
+    """A stable id: the same zone and the same geometry give the same id on every run.
+
+    The geometry enters as its coordinates rounded to centimetres (GEOS is deterministic, so
+    the same input gives the same vertices in the same order).
+    """
     digest = hashlib.sha1(zone_key.encode())
-    digest.update(shapely.to_wkb(shapely.normalize(shapely.set_precision(geom, 0.01))))
+    digest.update(np.round(shapely.get_coordinates(geom), 2).tobytes())
     return f"{kommunenummer}-{digest.hexdigest()[:10]}"
+
+
+def repair_many(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`repair` for an array; only invalid geometries take the slow path."""
+    out = np.array(geoms, dtype=object)
+    invalid = ~parallel(shapely.is_valid, out).astype(bool) & ~shapely.is_missing(out)
+    for i in np.flatnonzero(invalid):
+        out[i] = repair(out[i])[0]
+    return out, invalid
 
 
 @dataclass
@@ -145,10 +196,14 @@ LOT_COLUMNS = ["lot_id", "kommunenummer", "zone_key", "arealformal", "arealbruks
                "area_m2", "flags", "explanation"]
 
 
-def _plan_ref(plans: gpd.GeoDataFrame, idx: int) -> dict[str, Any]:
-    row = plans.iloc[idx]
-    return {"planid": row.get("planid"), "plannavn": row.get("plannavn"), "planstatus": codes.code(row.get("planstatus")),
-            "ikrafttredelsesdato": row.get("ikrafttredelsesdato"), "area_key": row.get("area_key")}
+def _plan_refs(plans: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    """What the explanation says about each plan, by position."""
+    cols = ["planid", "plannavn", "planstatus", "ikrafttredelsesdato", "area_key"]
+    frame = plans.reindex(columns=cols).astype(object).where(plans.reindex(columns=cols).notna(), None)
+    refs = frame.to_dict("records")
+    for ref in refs:
+        ref["planstatus"] = codes.code(ref["planstatus"])
+    return refs
 
 
 def compute_lots(
@@ -161,61 +216,53 @@ def compute_lots(
     """Compute the lots of one kommune from its zones and plans (both EPSG:25833)."""
     candidates = select_zones(zones, settings)
     approved, in_progress = select_plans(plans, settings)
-    repaired = [repair(g) for g in candidates.geometry]
-    zone_geoms = np.array([g for g, _ in repaired], dtype=object)
-    was_repaired = np.array([r for _, r in repaired], dtype=bool) | candidates.get("repaired", 0).fillna(0).astype(bool).to_numpy()
-    plan_geoms = np.array([repair(g)[0] for g in approved.geometry], dtype=object)
+    zone_geoms, fixed = repair_many(candidates.geometry.to_numpy())
+    was_repaired = fixed | candidates["repaired"].fillna(0).astype(bool).to_numpy()
+    plan_geoms, _ = repair_many(approved.geometry.to_numpy())
+    plan_refs = _plan_refs(approved)
     diffs, cuts = subtract(zone_geoms, plan_geoms)
     zone_areas = shapely.area(zone_geoms)
-    diff_areas = shapely.area(diffs)
+    share_cut = np.clip(1.0 - shapely.area(diffs) / np.where(zone_areas > 0, zone_areas, 1.0), 0.0, 1.0)
+    if settings.mode == "whole_zone":
+        keep_zone = (share_cut < settings.whole_zone_max_covered) & (zone_areas > 0)
+        parts, owner = zone_geoms[keep_zone], np.flatnonzero(keep_zone)
+    else:
+        parts, owner = shapely.get_parts(diffs, return_index=True)
+        polygonal = shapely.get_type_id(parts) == 3
+        parts, owner = parts[polygonal], owner[polygonal]
+    part_areas = shapely.area(parts)
+    kept = part_areas >= settings.min_area_m2
+    parts, owner, part_areas = parts[kept], owner[kept], part_areas[kept]
 
+    zone_recs = candidates.drop(columns="geometry").to_dict("records")
     rows: list[dict[str, Any]] = []
-    geoms: list[BaseGeometry] = []
-    for i, zone in enumerate(candidates.itertuples(index=False)):
-        zarea = float(zone_areas[i])
-        if zarea <= 0:
-            continue
-        share_cut = max(0.0, 1.0 - float(diff_areas[i]) / zarea)
-        if settings.mode == "whole_zone":
-            parts = [zone_geoms[i]] if share_cut < settings.whole_zone_max_covered else []
-            parts = [shapely.MultiPolygon(list(shapely.get_parts(p))) if p.geom_type == "Polygon" else p for p in parts]
-        else:
-            parts = [p for p in shapely.get_parts(diffs[i]) if p.geom_type == "Polygon"]
-        base_flags = []
-        if zone.mulig_bolig:
-            base_flags.append("mulig_bolig")
-        if was_repaired[i]:
-            base_flags.append("geometri_reparert")
-        if not has_plan_source:
-            base_flags.append("mangler_reguleringsplaner")
-        cut_refs = [_plan_ref(approved, int(j)) for j in cuts[i]]
-        for part in parts:
-            area = float(part.area)
-            if area < settings.min_area_m2:
-                continue
-            regime = str(zone.regime or "2008")
-            rows.append({
-                "lot_id": lot_id(kommunenummer, str(zone.zone_key), part),
-                "kommunenummer": kommunenummer, "zone_key": zone.zone_key,
-                "arealformal": codes.code(zone.arealformal), "arealbruksstatus": codes.code(zone.arealbruksstatus),
-                "regime": regime, "area_m2": round(area, 1), "flags": list(base_flags),
-                "explanation": {
-                    "zone": {"key": zone.zone_key, "arealformal": codes.code(zone.arealformal),
-                             "navn": codes.arealformal_name(codes.code(zone.arealformal), regime),
-                             "arealbruksstatus": codes.code(zone.arealbruksstatus), "planid": zone.planid,
-                             "omradenavn": zone.omradenavn, "area_m2": round(zarea, 1)},
-                    "cut_by": cut_refs, "share_cut": round(share_cut, 4), "mode": settings.mode,
-                    "in_progress": [],
-                },
-            })
-            geoms.append(part)
+    for part, z, area in zip(parts, owner.tolist(), part_areas.tolist(), strict=True):
+        zone = zone_recs[z]
+        formal, status = codes.code(zone["arealformal"]), codes.code(zone["arealbruksstatus"])
+        regime = str(zone["regime"] or "2008")
+        flags = [f for f, on in (("mulig_bolig", zone["mulig_bolig"]), ("geometri_reparert", was_repaired[z]),
+                                 ("mangler_reguleringsplaner", not has_plan_source)) if on]
+        rows.append({
+            "lot_id": lot_id(kommunenummer, str(zone["zone_key"]), part),
+            "kommunenummer": kommunenummer, "zone_key": zone["zone_key"], "arealformal": formal,
+            "arealbruksstatus": status, "regime": regime, "area_m2": round(area, 1), "flags": flags,
+            "explanation": {
+                "zone": {"key": zone["zone_key"], "arealformal": formal, "navn": codes.arealformal_name(formal, regime),
+                         "arealbruksstatus": status, "planid": zone["planid"], "omradenavn": zone["omradenavn"],
+                         "area_m2": round(float(zone_areas[z]), 1)},
+                "cut_by": [plan_refs[j] for j in cuts[z]], "share_cut": round(float(share_cut[z]), 4),
+                "mode": settings.mode, "in_progress": [],
+            },
+        })
+    geoms = list(parts)
 
     lots = gpd.GeoDataFrame(rows, columns=LOT_COLUMNS, geometry=gpd.GeoSeries(geoms, crs=SRID), crs=SRID)
     if len(lots) and len(in_progress):
-        ip_geoms = np.array([repair(g)[0] for g in in_progress.geometry], dtype=object)
+        ip_geoms, _ = repair_many(in_progress.geometry.to_numpy())
+        ip_refs = _plan_refs(in_progress)
         li, pi = meeting_pairs(lots.geometry.to_numpy(), ip_geoms)
         for lot_idx, plan_idx in zip(li, pi, strict=True):
-            lots.at[lots.index[lot_idx], "explanation"]["in_progress"].append(_plan_ref(in_progress, int(plan_idx)))
+            lots.at[lots.index[lot_idx], "explanation"]["in_progress"].append(ip_refs[plan_idx])
             flags = lots.at[lots.index[lot_idx], "flags"]
             if "plan_under_arbeid" not in flags:
                 flags.append("plan_under_arbeid")

@@ -1,0 +1,130 @@
+"""``make bench``: tomte's differanse engine against two baselines, in one run.
+
+Each algorithm runs in its own child process on the same data (generated once and passed as
+WKB), so each gets its own peak RSS. Reported: seconds, total lot area (must agree within
+±0.01 %), peak memory, and the ratios. Absolute times are noisy; the ratios are what count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import geopandas as gpd  # noqa: E402
+import numpy as np  # noqa: E402
+import shapely  # noqa: E402
+
+from bench.data import large_kommune  # noqa: E402
+
+PLANS_NATIONAL = 250_000  # approved plan areas in Norway (issue 4)
+
+
+def _load(path: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    return gpd.read_parquet(path + ".zones.parquet"), gpd.read_parquet(path + ".plans.parquet")
+
+
+def algo_tomte(zones: gpd.GeoDataFrame, plans: gpd.GeoDataFrame) -> float:
+    from tomte.config import DifferanseSettings
+    from tomte.differanse import compute_lots
+
+    return float(compute_lots(zones, plans, "0000", DifferanseSettings(min_area_m2=0)).lots.area.sum())
+
+
+def algo_tomte_1thread(zones: gpd.GeoDataFrame, plans: gpd.GeoDataFrame) -> float:
+    os.environ["TOMTE_THREADS"] = "1"
+    return algo_tomte(zones, plans)
+
+
+def algo_seed(zones: gpd.GeoDataFrame, plans: gpd.GeoDataFrame) -> float:
+    """The seed algorithm: one union of every approved plan, then one difference per zone."""
+    union = shapely.union_all(plans.geometry.to_numpy())
+    return float(sum(shapely.difference(z, union).area for z in zones.geometry))
+
+
+def algo_overlay(zones: gpd.GeoDataFrame, plans: gpd.GeoDataFrame) -> float:
+    return float(gpd.overlay(zones[["zone_key", "geometry"]], plans[["area_key", "geometry"]], how="difference").area.sum())
+
+
+ALGOS = {"tomte": algo_tomte, "tomte (1 tråd)": algo_tomte_1thread, "seed": algo_seed, "geopandas.overlay": algo_overlay}
+
+
+def _child(name: str, path: str, queue: mp.Queue) -> None:
+    zones, plans = _load(path)
+    t0 = time.perf_counter()
+    area = ALGOS[name](zones, plans)
+    seconds = time.perf_counter() - t0
+    queue.put((seconds, area, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def run(name: str, path: str) -> tuple[float, float, float]:
+    ctx = mp.get_context("spawn")
+    queue: mp.Queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(name, path, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--zones", type=int, default=20_000)
+    parser.add_argument("--plans", type=int, default=5_000)
+    parser.add_argument("--out", default="bench/out")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = str(out / f"kommune_{args.zones}_{args.plans}")
+    zones, plans = large_kommune(args.zones, args.plans)
+    zones.to_parquet(base + ".zones.parquet")
+    plans.to_parquet(base + ".plans.parquet")
+    verts = int(shapely.get_num_coordinates(zones.geometry.to_numpy()).sum() + shapely.get_num_coordinates(plans.geometry.to_numpy()).sum())
+    print(f"Differanse: {len(zones)} soner, {len(plans)} planområder, {verts:,} hjørner, {os.cpu_count()} kjerner\n")
+    results = {name: run(name, base) for name in ALGOS}
+    ref = results["tomte"]
+    print(f"{'algoritme':<20}{'sekunder':>10}{'areal km²':>14}{'avvik':>10}{'topp-RSS MB':>13}{'tomte raskere':>15}")
+    for name, (sec, area, rss) in results.items():
+        dev = (area - ref[1]) / ref[1] * 100
+        print(f"{name:<20}{sec:>10.2f}{area / 1e6:>14.4f}{dev:>9.4f}%{rss:>13.0f}{sec / ref[0]:>14.1f}×")
+    ok = all(abs(a - ref[1]) / ref[1] < 1e-4 for _, a, _ in results.values())
+    per_plan = ref[0] / len(plans)
+    print(f"\nSamme totalareal (±0,01 %): {'ja' if ok else 'NEI'}")
+    print(f"Projeksjon, alle 357 kommuner (~{PLANS_NATIONAL:,} vedtatte planområder): "
+          f"{per_plan * PLANS_NATIONAL:.0f} s med tomte, {results['seed'][0] / len(plans) * PLANS_NATIONAL / 60:.0f} min med seed-algoritmen")
+    _bench_store(out)
+    return 0 if ok else 1
+
+
+def _bench_store(out: Path) -> None:
+    """Analysis of the demo kommune through the store (read, compute, reconcile, write)."""
+    from tomte.config import Settings
+    from tomte.demo import build_demo
+    from tomte.pipeline import analyse
+    from tomte.store import open_store
+
+    path = out / "demo_bench.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    store = open_store(path)
+    t0 = time.perf_counter()
+    build_demo(store)
+    built = time.perf_counter() - t0
+    settings = Settings.from_env(path)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for knr in ("3207", "3218", "3212"):
+            analyse(store, settings, knr)
+        times.append(time.perf_counter() - t0)
+    print(f"Demo: bygget på {built:.1f} s; analyse av 3 kommuner via SpatiaLite: {np.median(times):.2f} s (median av 3)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
