@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
-import shapely
 from shapely.geometry import Polygon
 
 from tomte.plans import KP_COLUMNS, RP_COLUMNS

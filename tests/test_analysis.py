@@ -5,11 +5,11 @@ from __future__ import annotations
 import geopandas as gpd
 from shapely.geometry import box
 
+from tests.test_differanse import plans, zones
 from tomte import crm, kommuner
 from tomte.analysis import analyse_kommune, lot_rows
 from tomte.config import DifferanseSettings
 from tomte.plans import replace_plan_data
-from tests.test_differanse import plans, zones
 
 S = DifferanseSettings()
 K = "3207"

@@ -13,7 +13,7 @@ import pytest
 from tomte.cli import main
 from tomte.store import open_store
 
-COMMANDS = ["demo", "import-plans", "fetch", "analyse", "lots", "export", "crm", "sync"]
+COMMANDS = ["demo", "import-plans", "fetch", "discover", "analyse", "lots", "export", "crm", "sync"]
 
 
 def _plan_digest(path: Path) -> str:

@@ -224,3 +224,33 @@ def test_rate_limit_spaces_requests_per_host(tmp_path: Path) -> None:
             http.get(f"{url}/x?i={i}", "test")
     # Slots are reserved 0.5 s apart; the fake sleep does not pass time, so waits add up.
     assert len(sleeps) == 2 and 0.4 < sleeps[0] <= 0.5 and 0.9 < sleeps[1] <= 1.0
+
+
+def test_discovery_proposes_plan_types_of_wfs_services_found(store, tmp_path: Path, capsys) -> None:
+    kommuner.load_kommuner(store)
+    caps = CAPS.replace("app:KpArealformalOmrade", "app:KpArealformalOmrade</wfs:Name></wfs:FeatureType>"
+                        "<wfs:FeatureType><wfs:Name>app:RpOmrade</wfs:Name></wfs:FeatureType><wfs:FeatureType><wfs:Name>app:Veg")
+
+    def search(h, q):
+        assert q["text"] == ["Nordre Follo plan"] and q["facets[0]value"] == ["service"]
+        doc = {"NumFound": 2, "Results": [
+            {"Uuid": "1", "Title": "Nordre Follo kommune plandata WFS", "Organization": "Nordre Follo kommune", "Type": "service",
+             "DistributionProtocol": "OGC:WFS", "DistributionUrl": f"{base}/wfs?service=WFS&request=GetCapabilities"},
+            {"Uuid": "2", "Title": "Bergen plan", "Organization": "Bergen kommune", "DistributionProtocol": "OGC:WFS", "DistributionUrl": f"{base}/other"}]}
+        return 200, {"Content-Type": "application/json"}, json.dumps(doc).encode()
+
+    with fake_server({"/api/search": search, "/wfs": sequence((200, {}, caps.encode()))}) as (base, server):
+        from tomte.cli import main
+
+        code = main(["--db", str(store.path), "discover", "--kommune", "3207", "--kartkatalog", f"{base}/api/search"])
+    out = capsys.readouterr().out
+    assert code == 0 and server.hits["/other"] == 0
+    assert 'typename = "app:KpArealformalOmrade"' in out and 'role = "kommuneplan"' in out
+    assert 'typename = "app:RpOmrade"' in out and 'role = "reguleringsplan"' in out and "Veg" not in out
+    entries = registry.load_file(_write(tmp_path / "proposed.toml", out))
+    assert {s.role for s in entries} == {"kommuneplan", "reguleringsplan"}
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tomte import __version__, crm, pipeline
 from tomte.analysis import lot_rows
@@ -34,7 +35,7 @@ def _progress(quiet: bool):
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env(args.db)
     diff = settings.differanse
-    changes = {}
+    changes: dict[str, Any] = {}
     if getattr(args, "fortetting", False):
         changes["include_fortetting"] = True
     if getattr(args, "spredt", False):
@@ -120,6 +121,23 @@ def cmd_sync(args, settings, say) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_discover(args, settings, say) -> int:
+    from tomte.sources._http import Http
+    from tomte.sources.discovery import KARTKATALOG, discover
+
+    store = open_store(settings.db_path)
+    k = pipeline.kommuners_resolve(store, args.kommune)
+    http = Http(settings.http, refresh=True)
+    proposals = discover(http, k.kommunenummer, k.navn, args.kartkatalog or KARTKATALOG)
+    if not proposals:
+        print(f"Fant ingen plantjenester for {k.navn} i Kartkatalogen.", file=sys.stderr)
+        return 1
+    print(f"# Forslag til kilder for {k.navn} ({k.kommunenummer}); sjekk dem og legg dem i en --sources-fil.")
+    for proposal in proposals:
+        print(proposal.toml())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to render ``--help``)."""
     p = argparse.ArgumentParser(prog="python -m tomte", description="tomte: finn byggbar tomtegrunn for sosial boligbygging.")
@@ -144,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sources", help="TOML-fil med ekstra/overstyrte kilder ([[source]])")
     s.add_argument("--refresh", action="store_true", help="spør tjenestene på nytt selv om hurtigbufferen er fersk")
     s.set_defaults(func=cmd_fetch)
+
+    s = sub.add_parser("discover", help="søk i Geonorges Kartkatalog etter kommunens plantjenester og foreslå kilder")
+    s.add_argument("--kommune", required=True)
+    s.add_argument("--kartkatalog", help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_discover)
 
     s = sub.add_parser("analyse", help="beregn differansen (boligsoner minus vedtatte reguleringsplaner) fra lagrede data")
     s.add_argument("--kommune", required=True)

@@ -11,7 +11,7 @@ The same seed gives byte-identical plan data.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -28,7 +28,7 @@ SEED = 20241
 # (arealformål, weight) by distance band from the nearest centre.
 _FORMAL_NEAR = [("1130", 18), ("1110", 46), ("1001", 6), ("1800", 6), ("1160", 9), ("3001", 8), ("2010", 4), ("1300", 3)]
 _FORMAL_MID = [("1110", 40), ("1001", 4), ("1800", 3), ("1300", 11), ("1160", 5), ("3001", 10), ("5100", 25), ("1400", 2)]
-_FORMAL_FAR = [("5100", 74), ("5210", 5), ("1120", 3), ("1110", 6), ("3001", 6), ("1300", 4), ("1200", 2)]
+_FORMAL_FAR = [("5100", 78), ("5210", 5), ("1120", 3), ("1110", 2), ("3001", 6), ("1300", 4), ("1200", 2)]
 _STATUS_BUILT = [("1", 66), ("2", 28), ("3", 6)]
 _PLANSTATUS = [("3", 72), ("2", 7), ("1", 4), ("4", 5), ("5", 5), ("7", 3), ("6", 2), ("8", 2)]
 _PLANTYPE = [("35", 45), ("30", 25), ("34", 12), ("31", 10), ("32", 8)]
@@ -37,7 +37,7 @@ _PLACE = ["Bekkestua", "Solbakken", "Haugen", "Furulund", "Myrvoll", "Skogli", "
           "Bråten", "Løkka", "Eikeli", "Vestli", "Sandvika", "Kjøya", "Holmen", "Berger", "Rud", "Dal"]
 
 
-def _choice(rng: np.random.Generator, table: list[tuple[str | None, int]]) -> str | None:
+def _choice(rng: np.random.Generator, table: Sequence[tuple[str | None, int]]) -> str | None:
     values, weights = zip(*table, strict=True)
     p = np.asarray(weights, dtype=float) / sum(weights)
     return values[int(rng.choice(len(values), p=p))]
@@ -71,7 +71,7 @@ def _blob(rng: np.random.Generator, x: float, y: float, radius: float, n: int = 
     return Polygon(np.column_stack([x + r * np.cos(angles) * stretch, y + r * np.sin(angles) / stretch]))
 
 
-def generate_kommune(kommunenummer: str, boundary, n_centres: int, seed: int, n_zones: int = 520, n_plans: int = 340):
+def generate_kommune(kommunenummer: str, boundary, n_centres: int, seed: int, n_zones: int = 1100, n_plans: int = 420):
     """Synthetic (kp, rp, parcels) GeoDataFrames for one kommune."""
     rng = np.random.default_rng([seed, int(kommunenummer)])
     area = boundary.buffer(0) if not boundary.is_valid else boundary
@@ -83,7 +83,7 @@ def generate_kommune(kommunenummer: str, boundary, n_centres: int, seed: int, n_
     for i, cell in enumerate(cells):
         d = dist(cell)
         table = _FORMAL_NEAR if d < 1500 else _FORMAL_MID if d < 4000 else _FORMAL_FAR
-        formal = _choice(rng, table)
+        formal = str(_choice(rng, table))
         status = "1" if formal in {"5100", "2010", "1200"} else _choice(rng, _STATUS_BUILT)
         kp_rows.append({
             "zone_key": f"KP{kommunenummer}-{i:04d}", "feature_type": "KpArealformålOmråde", "regime": "2008",

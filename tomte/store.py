@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import pyogrio  # noqa: F401  GDAL must be loaded before mod_spatialite, or GDAL segfaults later
 import pandas as pd
+import pyogrio  # noqa: F401  GDAL must be loaded before mod_spatialite, or GDAL segfaults later
 import shapely
 import sqlite_utils
 from shapely.geometry.base import BaseGeometry

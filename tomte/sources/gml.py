@@ -153,12 +153,12 @@ class _GeometryReader:
             pts = self._curve(base, lat_first) if base is not None else []
             return pts[::-1] if el.get("orientation") == "-" else pts
         if name == "CompositeCurve":
-            pts: list[tuple[float, float]] = []
+            joined: list[tuple[float, float]] = []
             for member in el:
                 target = self._resolve(member)
                 if target is not None:
-                    pts = _join(pts, self._curve(target, lat_first))
-            return pts
+                    joined = _join(joined, self._curve(target, lat_first))
+            return joined
         if name != "Curve":
             raise InvalidData(f"Ukjent kurvetype gml:{name}.")
         pts = []

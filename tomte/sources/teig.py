@@ -31,7 +31,10 @@ def parcels_from_features(features: list[RawFeature]) -> gpd.GeoDataFrame:
             continue
         a = Attrs(f.attrs)
         flat = {fold(k): v for k, v in f.attrs.items()}
-        get = lambda *keys: next((flat[k] for k in keys if flat.get(k) not in (None, "")), None)  # noqa: E731
+
+        def get(*keys: str, flat: dict = flat) -> object:
+            return next((flat[k] for k in keys if flat.get(k) not in (None, "")), None)
+
         gnr = _int(get("matrikkelenhet.gardsnummer", "gardsnummer"))
         bnr = _int(get("matrikkelenhet.bruksnummer", "bruksnummer"))
         fnr = _int(get("matrikkelenhet.festenummer", "festenummer"))
@@ -41,7 +44,7 @@ def parcels_from_features(features: list[RawFeature]) -> gpd.GeoDataFrame:
         rows.append({
             "matrikkelnummer": str(text), "kommunenummer": str(get("matrikkelenhet.kommunenummer", "kommunenummer") or "").zfill(4),
             "gnr": gnr, "bnr": bnr, "fnr": fnr, "snr": snr,
-            "areal_m2": float(area) if area is not None else round(f.geometry.area, 1),
+            "areal_m2": float(str(area)) if area is not None else round(f.geometry.area, 1),
             "teig_id": str(get("identteig.teigid", "teigid") or f.gml_id or a.get("lokalid") or ""),
         })
         geoms.append(f.geometry)

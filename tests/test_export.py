@@ -1,0 +1,58 @@
+"""Exports: GeoPackage layer ``lots`` in EPSG:25833, GeoJSON in EPSG:4326, CSV for Excel."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyogrio
+
+from tomte import crm
+from tomte.export import FIELDS, safe_cell
+from tomte.store import open_store
+
+CONTRACT = ["lot_id", "kommunenummer", "arealformal", "arealbruksstatus", "area_m2", "score", "tier", "status", "flags"]
+
+
+def _export(db: Path, fmt: str, out: Path) -> None:
+    subprocess.run([sys.executable, "-m", "tomte", "--db", str(db), "--quiet", "export", "--kommune", "3207",
+                    "--format", fmt, "--out", str(out)], check=True, capture_output=True)
+
+
+def test_gpkg_geojson_and_csv_carry_the_same_lots(demo_copy: Path, tmp_path: Path) -> None:
+    store = open_store(demo_copy)
+    n = store.scalar("SELECT COUNT(*) FROM lots WHERE kommunenummer = '3207' AND active = 1")
+    lot = store.scalar("SELECT lot_id FROM lots WHERE kommunenummer = '3207' AND active = 1 LIMIT 1")
+    crm.set_status(store, lot, "Vurderes", "=HYPERLINK(\"http://x\") ærlig talt", "test")
+    store.close()
+    for fmt in ("gpkg", "geojson", "csv"):
+        _export(demo_copy, fmt, tmp_path / f"lots.{fmt}")
+
+    info = pyogrio.read_info(tmp_path / "lots.gpkg", layer="lots")
+    assert info["crs"] == "EPSG:25833" and info["features"] == n
+    assert set(CONTRACT) <= set(info["fields"])
+    gpkg = pyogrio.read_dataframe(tmp_path / "lots.gpkg", layer="lots")
+    assert gpkg["area_m2"].min() >= 2000
+    assert (gpkg.geometry.area - gpkg["area_m2"]).abs().max() < 1
+
+    doc = json.loads((tmp_path / "lots.geojson").read_text())
+    assert len(doc["features"]) == n and "crs" not in doc
+    x, y = doc["features"][0]["geometry"]["coordinates"][0][0][:2] if doc["features"][0]["geometry"]["type"] == "Polygon" \
+        else doc["features"][0]["geometry"]["coordinates"][0][0][0][:2]
+    assert 10 < x < 11.5 and 59 < y < 60.5  # lon/lat around Nordre Follo
+    assert set(CONTRACT) <= set(doc["features"][0]["properties"])
+
+    raw = (tmp_path / "lots.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader((tmp_path / "lots.csv").open(encoding="utf-8-sig")))
+    assert len(rows) == n and list(rows[0]) == FIELDS
+    noted = next(r for r in rows if r["lot_id"] == lot)
+    assert noted["latest_note"].startswith("'=HYPERLINK") and "ærlig" in noted["latest_note"]
+    assert noted["status"] == "Vurderes" and noted["explanation"].startswith(("Framtidig", "Videreutvikling"))
+
+
+def test_formula_cells_are_neutralised() -> None:
+    assert [safe_cell(v) for v in ["=1+1", "+47", "-2", "@SUM", "ok", 5]] == ["'=1+1", "'+47", "'-2", "'@SUM", "ok", 5]
