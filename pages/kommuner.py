@@ -7,7 +7,7 @@ import streamlit as st
 
 from tomte import pipeline
 from ui import queries
-from ui.state import kommune_picker, run, settings, store, synthetic_notice
+from ui.state import analysis_settings, differanse_form, kommune_picker, run, settings, store, synthetic_notice
 
 st.title("Kommuner")
 s = store()
@@ -31,6 +31,7 @@ st.subheader("Kilder")
 src = queries.sources_table(s, settings().sources_file, k.kommunenummer)
 st.dataframe(src, hide_index=True, use_container_width=True) if not src.empty else st.caption("Ingen kilder satt opp.")
 
+differanse_form()
 col1, col2 = st.columns(2)
 with col1:
     if st.button("Hent fra tjenestene og analyser", disabled=src.empty):
@@ -38,7 +39,7 @@ with col1:
             fetched = run(lambda: pipeline.fetch_kommune(s, settings(), k.kommunenummer, progress=st.write), "Henting")
             if fetched:
                 st.write(fetched.summary())
-                result = run(lambda: pipeline.analyse(s, settings(), k.kommunenummer, st.write), "Analysen")
+                result = run(lambda: pipeline.analyse(s, analysis_settings(), k.kommunenummer, st.write), "Analysen")
                 if result:
                     st.write(result.summary())
                     status.update(label="Ferdig", state="complete")
@@ -46,7 +47,7 @@ with col1:
                 status.update(label="Henting mislyktes – tidligere data er beholdt", state="error")
 with col2:
     if st.button("Analyser lagrede data på nytt", disabled=not info):
-        result = run(lambda: pipeline.analyse(s, settings(), k.kommunenummer), "Analysen")
+        result = run(lambda: pipeline.analyse(s, analysis_settings(), k.kommunenummer), "Analysen")
         if result:
             st.success(result.summary())
 

@@ -68,3 +68,19 @@ def test_pages_hold_no_business_logic(path: Path) -> None:
 def test_library_never_imports_streamlit() -> None:
     code = "import sys, tomte, tomte.cli, tomte.pipeline, tomte.export, tomte.demo; print('streamlit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_differanse_rules_are_settings_in_the_app(demo_copy: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TOMTE_DB", str(demo_copy))
+    at = AppTest.from_file(str(ROOT / "pages" / "kommuner.py"), default_timeout=60)
+    at.query_params["kommune"] = "3207"
+    at.run()
+    from tomte.store import open_store
+
+    before = open_store(demo_copy).scalar("SELECT COUNT(*) FROM lots WHERE kommunenummer = '3207' AND active = 1")
+    next(c for c in at.checkbox if c.label.startswith("Fortetting")).check()
+    at.run()
+    next(b for b in at.button if b.label == "Analyser lagrede data på nytt").click().run()
+    assert not at.exception
+    after = open_store(demo_copy).scalar("SELECT COUNT(*) FROM lots WHERE kommunenummer = '3207' AND active = 1")
+    assert after > before  # infill adds the nåværende housing zones

@@ -86,3 +86,15 @@ def test_crm_set_and_lots_json_show_status_and_latest_note(demo_copy: Path, caps
         assert field in row
     kinds = [e["kind"] for e in open_store(demo_copy).rows("SELECT kind FROM crm_events WHERE lot_id = ?", (lot,))]
     assert kinds == ["status", "notat", "notat"]
+
+
+def test_cli_differanse_options(demo_copy: Path, capsys) -> None:
+    base = ["--db", str(demo_copy), "--quiet", "analyse", "--kommune", "3207"]
+    assert main(base) == 0
+    default = int(capsys.readouterr().out.split(":")[1].split()[0])
+    assert main([*base, "--fortetting"]) == 0
+    infill = int(capsys.readouterr().out.split(":")[1].split()[0])
+    assert main([*base, "--min-area", "50000"]) == 0
+    big = int(capsys.readouterr().out.split(":")[1].split()[0])
+    assert infill > default > big
+    assert main([*base, "--vedtatt-status", ""]) == 1

@@ -16,7 +16,7 @@ import shapely
 
 from tomte import codes, plans
 from tomte.config import DifferanseSettings
-from tomte.differanse import compute_lots, explain, meeting_pairs, repair, select_plans
+from tomte.differanse import compute_lots, explain, meeting_pairs, repair_many, select_plans
 from tomte.store import Store, dumps, loads, now
 
 MOVE_MIN_SHARE = 0.5
@@ -54,18 +54,26 @@ def _stored_lots(store: Store, kommunenummer: str) -> gpd.GeoDataFrame:
     )
 
 
-def _archive_reason(old_geom, approved: gpd.GeoDataFrame) -> str:
-    if len(approved):
-        geoms = np.array([repair(g)[0] for g in approved.geometry], dtype=object)
-        _, pi = meeting_pairs(np.array([old_geom], dtype=object), geoms)
-        if len(pi):
-            overlaps = shapely.area(shapely.intersection(old_geom, geoms[pi]))
-            best = int(pi[int(np.argmax(overlaps))])
-            if overlaps.max() / max(old_geom.area, 1e-9) >= 0.5:
-                row = approved.iloc[best]
-                status = codes.PLANSTATUS_SHORT.get(str(codes.code(row["planstatus"])), "vedtatt")
-                return f"nå dekket av reguleringsplan {row['planid']}, {status}"
-    return "ikke lenger en kandidat (kommuneplanformål, status eller areal er endret)"
+def _archive_reasons(gone_geoms: np.ndarray, approved: gpd.GeoDataFrame) -> list[str]:
+    """Why each lot disappeared: the approved plan now covering at least half of it, if any."""
+    reasons = ["ikke lenger en kandidat (kommuneplanformål, status eller areal er endret)"] * len(gone_geoms)
+    if not len(approved) or not len(gone_geoms):
+        return reasons
+    plan_geoms, _ = repair_many(approved.geometry.to_numpy())
+    gi, pi = meeting_pairs(gone_geoms, plan_geoms)
+    if not len(gi):
+        return reasons
+    shares = shapely.area(shapely.intersection(gone_geoms[gi], plan_geoms[pi])) / np.maximum(shapely.area(gone_geoms[gi]), 1e-9)
+    best: dict[int, tuple[float, int]] = {}
+    for g, p, share in zip(gi.tolist(), pi.tolist(), shares.tolist(), strict=True):
+        if share > best.get(g, (0.0, -1))[0]:
+            best[g] = (share, p)
+    for g, (share, p) in best.items():
+        if share >= 0.5:
+            row = approved.iloc[p]
+            status = codes.PLANSTATUS_SHORT.get(str(codes.code(row["planstatus"])), "vedtatt")
+            reasons[g] = f"nå dekket av reguleringsplan {row['planid']}, {status}"
+    return reasons
 
 
 def analyse_kommune(store: Store, kommunenummer: str, settings: DifferanseSettings) -> AnalysisResult:
@@ -113,6 +121,7 @@ def analyse_kommune(store: Store, kommunenummer: str, settings: DifferanseSettin
                 if s > best.get(int(g), (0.0, -1))[0]:
                     best[int(g)] = (float(s), int(n))
         approved, _ = select_plans(rp, settings)
+        unmatched: list[int] = []
         for g, row in enumerate(gone.itertuples(index=False)):
             share, n = best.get(g, (0.0, -1))
             if share >= MOVE_MIN_SHARE:
@@ -122,7 +131,10 @@ def analyse_kommune(store: Store, kommunenummer: str, settings: DifferanseSettin
                 if row.status != "Ny" and status_for.get(new_id, "Ny") == "Ny":
                     status_for[new_id] = row.status
             else:
-                archive[row.lot_id] = _archive_reason(row.geometry, approved)
+                unmatched.append(g)
+        reasons = _archive_reasons(gone.geometry.to_numpy()[unmatched], approved)
+        for g, reason in zip(unmatched, reasons, strict=True):
+            archive[gone["lot_id"].iloc[g]] = reason
 
     stamp = now()
     records, geoms = [], []

@@ -17,7 +17,7 @@ from typing import Any
 
 from tomte import __version__, crm, pipeline
 from tomte.analysis import lot_rows
-from tomte.config import Settings
+from tomte.config import DifferanseSettings, Settings
 from tomte.errors import TomteError
 from tomte.export import FORMATS, export_lots
 from tomte.store import open_store
@@ -32,19 +32,24 @@ def _progress(quiet: bool):
     return say
 
 
+DIFF_OPTIONS = {  # CLI option → DifferanseSettings field
+    "fortetting": "include_fortetting", "spredt": "include_spredt", "min_area": "min_area_m2", "mode": "mode",
+    "bolig_koder": "housing_sure", "mulig_koder": "housing_possible", "bolig_koder_1985": "housing_sure_1985",
+    "mulig_koder_1985": "housing_possible_1985", "status": "statuses", "vedtatt_status": "approved_planstatus",
+    "under_arbeid_status": "in_progress_planstatus", "nivaa": "subtracting_levels", "dekning": "whole_zone_max_covered",
+}
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env(args.db)
-    diff = settings.differanse
-    changes: dict[str, Any] = {}
-    if getattr(args, "fortetting", False):
-        changes["include_fortetting"] = True
-    if getattr(args, "spredt", False):
-        changes["include_spredt"] = True
-    if getattr(args, "min_area", None) is not None:
-        changes["min_area_m2"] = args.min_area
-    if getattr(args, "mode", None):
-        changes["mode"] = args.mode
-    return replace(settings, differanse=replace(diff, **changes)) if changes else settings
+    options: dict[str, Any] = {}
+    for opt, field in DIFF_OPTIONS.items():
+        value = getattr(args, opt, None)
+        if value not in (None, False):
+            options[field] = value
+    if not options:
+        return settings
+    return replace(settings, differanse=DifferanseSettings.from_options(settings.differanse, **options))
 
 
 def cmd_demo(args, settings, say) -> int:
@@ -173,7 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fortetting", action="store_true", help="ta med nåværende boligsoner (arealbruksstatus 1)")
     s.add_argument("--spredt", action="store_true", help="ta med spredt boligbebyggelse (5210)")
     s.add_argument("--min-area", type=float, help="minste tomteareal i m² (standard 2000)")
-    s.add_argument("--mode", choices=["difference", "whole_zone"], help="whole_zone: hele sonen når < 90 %% er regulert")
+    s.add_argument("--mode", choices=["difference", "whole_zone"], help="whole_zone: hele sonen når < --dekning er regulert")
+    s.add_argument("--dekning", type=float, help="whole_zone: største regulerte andel (standard 0.9)")
+    s.add_argument("--bolig-koder", help="sikre boligformål, kommaseparert (standard 1110,1130)")
+    s.add_argument("--mulig-koder", help="mulige boligformål, flagges mulig_bolig (standard 1001,1800)")
+    s.add_argument("--bolig-koder-1985", help="PBL-1985 arealbruk som er bolig (standard 110,120)")
+    s.add_argument("--mulig-koder-1985", help="PBL-1985 arealbruk som kanskje er bolig (standard 100,101,102,190)")
+    s.add_argument("--status", help="arealbruksstatus som er kandidater (standard 2,3)")
+    s.add_argument("--vedtatt-status", help="planstatus som trekkes fra (standard 3,6,7,8)")
+    s.add_argument("--under-arbeid-status", help="planstatus som gir flagget plan_under_arbeid (standard 1,2)")
+    s.add_argument("--nivaa", help="vertikalnivå som trekkes fra (standard 2; planer uten nivå trekkes alltid fra)")
     s.set_defaults(func=cmd_analyse)
 
     s = sub.add_parser("lots", help="list tomtene i en kommune")

@@ -87,6 +87,34 @@ class DifferanseSettings:
     mode: str = "difference"
     whole_zone_max_covered: float = 0.9
 
+    @classmethod
+    def from_options(cls, base: DifferanseSettings | None = None, **options: object) -> DifferanseSettings:
+        """A copy of ``base`` with the given options; sets may be given as comma-separated text.
+
+        Unknown option names and empty code sets raise ``InvalidData`` (used by the CLI and the app).
+        """
+        from tomte.errors import InvalidData
+
+        base = base or cls()
+        changes: dict[str, object] = {}
+        for name, value in options.items():
+            if value is None:
+                continue
+            if name not in cls.__dataclass_fields__:
+                raise InvalidData(f"Ukjent innstilling {name}.")
+            current = getattr(base, name)
+            if isinstance(current, frozenset):
+                items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+                codes_ = frozenset(c for c in (codes.code(v) for v in items) if c)
+                if not codes_ and name not in {"housing_possible", "housing_possible_1985", "in_progress_planstatus"}:
+                    raise InvalidData(f"Innstillingen {name} kan ikke være tom.")
+                changes[name] = codes_
+            elif name == "mode" and value not in {"difference", "whole_zone"}:
+                raise InvalidData("Modus må være «difference» eller «whole_zone».")
+            else:
+                changes[name] = value
+        return replace(base, **changes)  # type: ignore[arg-type]
+
     def candidate_statuses(self) -> frozenset[str]:
         """Arealbruksstatus values that make a zone a candidate."""
         return self.statuses | ({"1"} if self.include_fortetting else frozenset())

@@ -70,3 +70,45 @@ def synthetic_notice(kommunenummer: str | None = None) -> None:
         params = (kommunenummer,)
     if s.scalar(sql, params):
         st.warning("Demodata: plandata, reguleringsplaner og teiger her er SYNTETISKE (oppdiktet), kun kommunegrensene er ekte.")
+
+
+def differanse_form() -> None:
+    """Widgets for every differanse rule; the choice is kept for this browser session."""
+    from tomte import codes
+    from tomte.config import DifferanseSettings
+
+    current: DifferanseSettings = st.session_state.get("differanse", DifferanseSettings())
+    with st.expander("Regler for differansen"):
+        formal = sorted(codes.KP_AREALFORMAL)
+        sure = st.multiselect("Sikre boligformål (arealformål)", formal, sorted(current.housing_sure))
+        possible = st.multiselect("Mulige boligformål (flagges mulig_bolig)", formal, sorted(current.housing_possible))
+        c1, c2 = st.columns(2)
+        spredt = c1.checkbox("Ta med spredt boligbebyggelse (5210)", current.include_spredt)
+        fortetting = c2.checkbox("Fortetting: ta med nåværende (status 1)", current.include_fortetting)
+        statuses = st.multiselect("Arealbruksstatus som er kandidater", ["1", "2", "3"], sorted(current.statuses))
+        approved = st.multiselect("Planstatus som trekkes fra", sorted(codes.PLANSTATUS), sorted(current.approved_planstatus),
+                                  format_func=lambda c: f"{c} {codes.PLANSTATUS[c]}")
+        in_progress = st.multiselect("Planstatus som gir «plan under arbeid»", sorted(codes.PLANSTATUS),
+                                     sorted(current.in_progress_planstatus), format_func=lambda c: f"{c} {codes.PLANSTATUS[c]}")
+        levels = st.multiselect("Vertikalnivå som trekkes fra (uten nivå trekkes alltid fra)", sorted(codes.VERTIKALNIVA),
+                                sorted(current.subtracting_levels), format_func=lambda c: f"{c} {codes.VERTIKALNIVA[c]}")
+        min_area = st.number_input("Minste tomteareal (m²)", 0.0, 1e7, float(current.min_area_m2), step=500.0)
+        mode = st.radio("Modus", ["difference", "whole_zone"], index=["difference", "whole_zone"].index(current.mode), horizontal=True,
+                        format_func=lambda m: "Trekk fra planene" if m == "difference" else "Hel sone når lite er regulert")
+        cover = st.slider("Hel sone: største regulerte andel", 0.0, 1.0, float(current.whole_zone_max_covered), 0.05)
+        try:
+            st.session_state["differanse"] = DifferanseSettings.from_options(
+                current, housing_sure=sure, housing_possible=possible, include_spredt=spredt, include_fortetting=fortetting,
+                statuses=statuses, approved_planstatus=approved, in_progress_planstatus=in_progress,
+                subtracting_levels=levels, min_area_m2=min_area, mode=mode, whole_zone_max_covered=cover)
+        except TomteError as exc:
+            st.error(str(exc))
+
+
+def analysis_settings() -> Settings:
+    """Settings with this session's differanse rules."""
+    from dataclasses import replace
+
+    base = settings()
+    chosen = st.session_state.get("differanse")
+    return replace(base, differanse=chosen) if chosen is not None else base
