@@ -176,3 +176,30 @@ def test_engine_matches_reference_algorithms_on_random_data() -> None:
     union = shapely.union_all([p[0] for p in ps])
     seed = sum(shapely.difference(z[0], union).area for z in zs)
     assert ours == pytest.approx(seed, rel=1e-6)
+
+
+def test_real_nap_plans_subtract_by_level() -> None:
+    from tests.conftest import shared
+    from tomte.sources.normalize import to_plan_frames
+    from tomte.sources.planfile import read_plan_file
+
+    rp = []
+    for name in ("vn1", "vn2"):
+        _, frame, _ = to_plan_frames(read_plan_file(shared(f"nap-wms-gfi/nap-gfi-{name}-bergen-167-714.json")), "reguleringsplan")
+        rp.append(frame)
+    plans_frame = gpd.GeoDataFrame(pd_concat(rp), crs=25833)
+    vn2 = rp[1].geometry.iloc[0]
+    zone_geom = box(*vn2.buffer(50).bounds)
+    result = compute_lots(zones((zone_geom, "1110", "2")), plans_frame, "4601", S)
+    # The tunnel plan (vn1, Bybanen) subtracts nothing; the vn2 plan subtracts its area but not its 4 holes.
+    expected = [p.area for p in shapely.get_parts(zone_geom.difference(vn2)) if p.area >= 2000]
+    assert sorted(result.lots.area) == pytest.approx(sorted(expected), rel=1e-9)
+    assert len(expected) >= 2  # the ring around the plan and at least one of its holes
+    cut = {p["planid"] for exp in result.lots["explanation"] for p in exp["cut_by"]}
+    assert cut == {"5380000"}
+
+
+def pd_concat(frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)

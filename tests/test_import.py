@@ -298,3 +298,22 @@ def test_failed_import_leaves_previous_data(store, tmp_path: Path) -> None:
     with pytest.raises(InvalidData, match="Fant ingen"):
         pipeline.import_plans(store, "3207", empty, None)
     assert store.scalar("SELECT COUNT(*) FROM kp_zones WHERE kommunenummer = '3207'") == 1
+
+
+def test_nap_epsg3857_response_and_leaked_java_array_value() -> None:
+    features = read_plan_file(shared("nap-wms-gfi/nap-gfi-utnyttingstall-array-leak.json"))
+    assert [f.epsg for f in features] == [3857]
+    x, y = features[0].geometry.centroid.coords[0]
+    assert -40_000 < x < -25_000 and 6_730_000 < y < 6_740_000  # Bergen in UTM 33
+    from tomte.sources.normalize import Attrs, _number
+
+    assert _number(Attrs(features[0].attrs).get("utnyttingstall")) is None  # "[Ljava.lang.Double;@…" is not a number
+
+
+def test_bergen_arcgis_export_attributes() -> None:
+    doc = json.loads(shared("kommuneplan/bergen_kpa2018_KpOmrade_attributes_excerpt.json").read_text())
+    from tomte.sources.normalize import Attrs
+
+    attrs = Attrs(doc["features"][0]["properties"])
+    assert (attrs.get("planid"), attrs.get("planstatus"), attrs.get("plantype"), attrs.get("kommunenummer")) == ("65270000", 3, 20, 4601)
+    assert parse_date(attrs.get("ikrafttredelsesdato")) == "2019-06-19"
