@@ -21,4 +21,4 @@ if frame.empty:
     st.info("Ingen kommuner har plandata ennå. Gå til «Kommuner» for å importere eller hente data.")
 else:
     st.subheader("Per kommune")
-    st.dataframe(frame, hide_index=True, use_container_width=True)
+    st.dataframe(queries.labelled(frame), hide_index=True, use_container_width=True)

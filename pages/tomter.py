@@ -18,7 +18,7 @@ if lots.empty:
     st.stop()
 st.caption(f"{len(lots)} tomter, {lots['area_m2'].sum() / 1000:,.0f} daa".replace(",", " "))
 shown = lots[["lot_id", "arealformal", "arealbruksstatus", "area_m2", "status", "flags", "latest_note"]]
-st.dataframe(shown, hide_index=True, use_container_width=True)
+st.dataframe(queries.labelled(shown), hide_index=True, use_container_width=True)
 
 ids = list(lots["lot_id"])
 wanted = st.query_params.get("lot")

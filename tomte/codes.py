@@ -152,6 +152,18 @@ def code(value: Any) -> str | None:
     return text
 
 
+def code_series(values: Any) -> Any:
+    """:func:`code` for a pandas Series, vectorised for the common cases (strings and integers)."""
+    import pandas as pd
+
+    series = pd.Series(values, copy=False)
+    if series.dtype.kind in "iu":
+        return series.astype(str).astype(object)
+    text = series.astype(object).where(series.notna(), None)
+    as_str = text.map(lambda v: v if isinstance(v, str) and v.isdigit() else code(v), na_action="ignore")
+    return as_str.astype(object).where(as_str.notna(), None)
+
+
 def arealformal_name(value: str | None, regime: str = "2008") -> str:
     """Human name of a kommuneplan land-use code, or the code itself when unknown."""
     if value is None:

@@ -57,3 +57,21 @@ def state(store: Store, kommunenummer: str) -> dict[str, Any]:
     out = rows[0]
     out["age_days"] = plans.data_age_days(out.get("newest_data_date"))
     return out
+
+
+LABELS = {
+    "kommunenummer": "Kommunenr.", "navn": "Kommune", "soner": "Kommuneplansoner", "planomrader": "Planområder",
+    "tomter": "Tomter", "daa": "Daa", "i_pipeline": "I pipeline", "nyeste_data": "Nyeste plandata", "oppdatert": "Oppdatert",
+    "syntetisk": "Syntetisk", "lot_id": "Tomt", "arealformal": "Arealformål", "arealbruksstatus": "Status i KP",
+    "area_daa": "Daa", "status": "CRM-status", "flags": "Flagg", "latest_note": "Siste notat",
+}
+
+
+def labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same table with Norwegian column names for display."""
+    out = frame.copy()
+    if "area_m2" in out:
+        out.insert(list(out.columns).index("area_m2"), "area_daa", (out.pop("area_m2") / 1000).round(1))
+    if "syntetisk" in out:
+        out["syntetisk"] = out["syntetisk"].map({1: "ja", 0: "nei"})
+    return out.rename(columns=LABELS)
