@@ -111,18 +111,17 @@ def main() -> int:
 def _bench_store(out: Path) -> None:
     """Analysis of the demo kommune through the store (read, compute, reconcile, write)."""
     from tomte.config import Settings
-    from tomte.demo import build_demo
-    from tomte.pipeline import analyse
+    from tomte.pipeline import analyse, build_demo_database
     from tomte.store import open_store
 
     path = out / "demo_bench.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     store = open_store(path)
-    t0 = time.perf_counter()
-    build_demo(store)
-    built = time.perf_counter() - t0
     settings = Settings.from_env(path)
+    t0 = time.perf_counter()
+    build_demo_database(store, settings)
+    built = time.perf_counter() - t0
     times = []
     for _ in range(3):
         t0 = time.perf_counter()

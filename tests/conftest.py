@@ -35,14 +35,10 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo database built once per test session (copy it before writing)."""
     from tomte import pipeline
     from tomte.config import Settings
-    from tomte.demo import build_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.sqlite"
     s = open_store(path)
-    build_demo(s)
-    settings = Settings.from_env(path)
-    for knr in ("3207", "3218", "3212"):
-        pipeline.analyse(s, settings, knr)
+    pipeline.build_demo_database(s, Settings.from_env(path))
     s.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     s.close()
     return path

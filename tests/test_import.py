@@ -105,8 +105,10 @@ def test_plan50_arealplan_link_is_resolved() -> None:
 def test_plan50_curves_with_arcs_parse_valid() -> None:
     for name in ("xlink.1-2D-pass", "avgr.1-pass", "bue.1-fail", "epsg.1-pass-1"):
         features = parse_gml((REAL / f"arkitektum_rulevalidator_gml.{name}.gml").read_bytes())
-        polys = [f.geometry for f in features if f.geometry is not None]
+        polys = [f.geometry for f in features if f.geometry is not None and f.geometry.geom_type.endswith("Polygon")]
         assert polys and all(g.is_valid and g.area > 0 for g in polys), name
+        lines = [f.geometry for f in features if f.feature_type == "RpFormålGrense" and f.geometry is not None]
+        assert all(g.geom_type.endswith("LineString") for g in lines), name
 
 
 def test_surface_polygon_patch_real_ssb_grid() -> None:

@@ -13,7 +13,7 @@ import shapely
 
 from tomte import store as store_mod
 from tomte.errors import StoreError
-from tomte.store import GEOMETRY_TABLES, open_store
+from tomte.store import ALL_GEOMETRY_TABLES, GEOMETRY_TABLES, open_store
 
 
 def test_migrations_are_versioned_and_safe_to_run_twice(tmp_path: Path) -> None:
@@ -39,12 +39,13 @@ def test_every_geometry_layer_opens_in_gdal_with_epsg_25833(store, tmp_path: Pat
     layers = {line.split()[0]: line.split()[1:] for line in out.splitlines()}
     for table in GEOMETRY_TABLES:
         assert layers[table] == ["MultiPolygon", "EPSG:25833"], (table, layers.get(table))
+    assert layers["layers"][1] == "EPSG:25833"  # any geometry type: roads, stops, zones
     frame = pyogrio.read_dataframe(store.path, layer="lots")
     assert frame.geometry.iloc[0].area == pytest.approx(10_000)
 
 
 def test_spatial_index_exists_for_each_geometry_column(store) -> None:
-    for table in GEOMETRY_TABLES:
+    for table in ALL_GEOMETRY_TABLES:
         assert store.scalar("SELECT spatial_index_enabled FROM geometry_columns WHERE f_table_name = ?", (table,)) == 1
 
 

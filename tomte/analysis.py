@@ -202,6 +202,8 @@ def lot_rows(store: Store, kommunenummer: str, include_archived: bool = False) -
     rows = store.rows(
         "SELECT l.lot_id, l.kommunenummer, l.arealformal, l.arealbruksstatus, l.area_m2, l.score, l.tier, "
         "l.status, l.flags, l.explanation, l.active, l.archived_reason, l.synthetic, "
+        "(SELECT a.adressetekst || COALESCE(', ' || a.postnummer || ' ' || a.poststed, '') FROM lot_addresses a "
+        " WHERE a.lot_id = l.lot_id) AS adresse, "
         "(SELECT e.note FROM crm_events e WHERE e.kind = 'notat' AND e.lot_id IN (" + ANCESTORS_SQL + ") "
         "ORDER BY e.id DESC LIMIT 1) AS latest_note "
         "FROM lots l WHERE l.kommunenummer = ? " + ("" if include_archived else "AND l.active = 1 ") +

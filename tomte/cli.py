@@ -53,12 +53,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_demo(args, settings, say) -> int:
-    from tomte.demo import build_demo
-
     store = open_store(settings.db_path)
-    counts = build_demo(store, say)
-    for knr in counts:
-        say(pipeline.analyse(store, settings, knr).summary())
+    pipeline.build_demo_database(store, settings, say)
     print(f"Demo-database (SYNTETISKE data) klar: {settings.db_path} ({store.counts()['lots']} tomter)")
     return 0
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tomte import codes
+from tomte.scoring import ScoringSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
@@ -132,6 +133,7 @@ class Settings:
     sources_file: Path = DATA_DIR / "sources.toml"
     http: HttpSettings = field(default_factory=HttpSettings)
     differanse: DifferanseSettings = field(default_factory=DifferanseSettings)
+    scoring: ScoringSettings = field(default_factory=ScoringSettings)
     user: str = "analytiker"
 
     @classmethod

@@ -20,9 +20,10 @@ from shapely.geometry import Polygon
 
 from tomte import kommuner
 from tomte.plans import KP_COLUMNS, RP_COLUMNS, replace_plan_data
-from tomte.store import SRID, Store
+from tomte.store import SRID, Store, now
 
 PILOTS = {"3207": 3, "3218": 2, "3212": 2}  # kommune → number of centres
+POLITICAL = {"3207": 0.8, "3218": 0.5, "3212": 0.65}  # synthetic political will
 SEED = 20241
 
 # (arealformål, weight) by distance band from the nearest centre.
@@ -124,7 +125,64 @@ def generate_kommune(kommunenummer: str, boundary, n_centres: int, seed: int, n_
                                 "areal_m2": round(cell.area, 1), "teig_id": f"demo-{kommunenummer}-{gnr}-{bnr}", "geometry": cell})
         gnr += 1
     parcels = gpd.GeoDataFrame(parcel_rows, columns=["matrikkelnummer", "gnr", "bnr", "fnr", "snr", "areal_m2", "teig_id", "geometry"], crs=SRID)
-    return kp, rp, parcels
+    return kp, rp, parcels, _context(rng, kommunenummer, area, centres)
+
+
+def _frame(rows: list[dict], geoms: list) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(rows, columns=["name", "code", "value"], geometry=gpd.GeoSeries(geoms, crs=SRID), crs=SRID)
+
+
+def _context(rng: np.random.Generator, kommunenummer: str, area, centres: np.ndarray) -> dict[tuple[str, str], gpd.GeoDataFrame]:
+    """Synthetic context layers: centres, roads, stops, constraints, hensynssoner, grunnkretser."""
+    layers: dict[tuple[str, str], gpd.GeoDataFrame] = {}
+    names = [f"{_PLACE[(int(kommunenummer) + i) % len(_PLACE)]} sentrum" for i in range(len(centres))]
+    layers[("infrastruktur", "sentrum")] = _frame([{"name": n} for n in names], [shapely.Point(c) for c in centres])
+    roads = []
+    for c in centres:
+        for angle in rng.uniform(0, 2 * np.pi, 6):
+            length = rng.uniform(3000, 9000)
+            pts = [c + np.array([np.cos(angle), np.sin(angle)]) * d + rng.normal(0, 150, 2) for d in np.linspace(0, length, 12)]
+            line = shapely.LineString(pts).intersection(area)
+            if not line.is_empty:
+                roads.append(line)
+    roads.append(shapely.LineString(centres).intersection(area) if len(centres) > 1 else shapely.LineString([centres[0], centres[0] + 10]))
+    layers[("infrastruktur", "veg")] = _frame([{"name": f"Fv{100 + i}"} for i in range(len(roads))], roads)
+    stops = [p for road in roads for p in shapely.line_interpolate_point(road, np.arange(0, road.length, 700.0))]
+    layers[("infrastruktur", "holdeplass")] = _frame([{"name": f"Holdeplass {i}"} for i in range(len(stops))], stops)
+    rivers = []
+    for _ in range(3):
+        start = _points_in(rng, area, 1)[0]
+        angle = rng.uniform(0, 2 * np.pi)
+        pts = [start + np.array([np.cos(angle), np.sin(angle)]) * d + rng.normal(0, 200, 2) for d in np.linspace(0, 8000, 15)]
+        rivers.append(shapely.LineString(pts).buffer(120).intersection(area))
+    layers[("constraint", "flomsone")] = _frame([{"name": f"Flomsone {i + 1}"} for i in range(len(rivers))], rivers)
+    sites = [shapely.Point(p).buffer(rng.uniform(40, 120), 16) for p in _points_in(rng, area, 25, centres, 3000.0)]
+    layers[("constraint", "kulturminne")] = _frame([{"name": f"Kulturminne {i + 1}"} for i in range(len(sites))], sites)
+    noise = [road.buffer(60) for road in roads[:4]]
+    layers[("hensyn", "KpStøySone")] = _frame([{"name": f"H220_{i + 1}", "code": "220"} for i in range(len(noise))], noise)
+    seeds = np.vstack([_points_in(rng, area, 30, centres, 1800.0), _points_in(rng, area, 20)])
+    cells = _voronoi(seeds, area)
+    codes_ = [f"{kommunenummer}{i // 10 + 1:02d}{i % 10 + 1:02d}" for i in range(len(cells))]
+    pops = []
+    for cell in cells:
+        d = float(np.min(np.hypot(*(np.asarray(cell.centroid.coords[0]) - centres).T)))
+        pops.append(float(int(rng.uniform(200, 1800) * np.exp(-d / 4000))))
+    layers[("grunnkrets", "grunnkrets")] = _frame([{"name": f"Grunnkrets {c}", "code": c, "value": p} for c, p in zip(codes_, pops, strict=True)], cells)
+    return layers
+
+
+def add_demo_addresses(store: Store, kommunenummer: str) -> int:
+    """Synthetic nearest addresses for the kommune's lots (the real ones come from the address API)."""
+    lots = store.rows("SELECT lot_id FROM lots WHERE kommunenummer = ? AND active = 1 AND synthetic = 1", (kommunenummer,))
+    rows = []
+    for lot in lots:
+        h = int(lot["lot_id"].split("-")[1][:6], 16)
+        street = f"{_PLACE[h % len(_PLACE)]}veien"
+        rows.append((lot["lot_id"], f"{street} {h % 90 + 1} (syntetisk)", f"14{h % 90 + 10:02d}", _PLACE[(h // 7) % len(_PLACE)].upper(),
+                     float(h % 200), now(), 1))
+    with store.transaction() as conn:
+        conn.executemany("INSERT OR REPLACE INTO lot_addresses VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
 
 
 def build_demo(store: Store, progress: Callable[[str], None] | None = None, seed: int = SEED) -> dict[str, dict[str, int]]:
@@ -137,7 +195,13 @@ def build_demo(store: Store, progress: Callable[[str], None] | None = None, seed
         k = kommuner.resolve(store, knr)
         say(f"Lager syntetiske plandata for {k.navn} ({knr}) …")
         boundary = kommuner.boundary(store, knr).union_all()
-        kp, rp, parcels = generate_kommune(knr, boundary, n_centres, seed)
+        kp, rp, parcels, layers = generate_kommune(knr, boundary, n_centres, seed)
         result[knr] = replace_plan_data(store, knr, kp, rp, "demo (syntetisk)", "demo (syntetisk)", synthetic=True,
-                                        parcels=parcels, parcel_source="demo (syntetisk)")
+                                        parcels=parcels, parcel_source="demo (syntetisk)", layers=layers,
+                                        layer_sources={key: "demo (syntetisk)" for key in layers})
+        kretser = layers[("grunnkrets", "grunnkrets")]
+        with store.transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO ssb_values VALUES ('04317', ?, 'Personer', '2025', ?, NULL, ?, 1)",
+                             [(c, v, now()) for c, v in zip(kretser["code"], kretser["value"], strict=True)])
+            conn.execute("INSERT OR REPLACE INTO political_will VALUES (?, ?, ?)", (knr, POLITICAL[knr], "syntetisk demoverdi"))
     return result

@@ -20,7 +20,7 @@ from tomte.errors import InvalidData
 from tomte.store import Store
 
 FIELDS = ["lot_id", "kommunenummer", "arealformal", "arealbruksstatus", "area_m2", "score", "tier", "status", "flags",
-          "latest_note", "explanation"]
+          "adresse", "latest_note", "explanation"]
 FORMATS = ("gpkg", "geojson", "csv")
 
 

@@ -7,20 +7,26 @@ progress through an optional callback (the CLI prints it; the app shows it in ``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import geopandas as gpd
 
 from tomte import kommuner
 from tomte.analysis import AnalysisResult, analyse_kommune
 from tomte.config import Settings
+from tomte.enrich import lot_features, save_features
 from tomte.errors import BadResponse, InvalidData, TomteError
 from tomte.plans import replace_plan_data
-from tomte.sources import ogcapi, wfs
+from tomte.scoring import FACTORS, ScoringSettings, factor_table, score
+from tomte.sources import adresse, ogcapi, wfs
+from tomte.sources import ssb as ssb_mod
 from tomte.sources._http import Http
 from tomte.sources.gml import RawFeature
-from tomte.sources.normalize import Attrs, to_plan_frames
+from tomte.sources.normalize import Attrs, hensyn_frames, layer_frame, to_plan_frames
 from tomte.sources.planfile import read_plan_file
-from tomte.sources.registry import Source, for_kommune, merged
+from tomte.sources.registry import LAYER_ROLES, Source, for_kommune, merged
+from tomte.sources.ssb import SsbClient
 from tomte.sources.teig import parcels_from_features
 from tomte.store import Store, dumps, now
 
@@ -55,11 +61,14 @@ def import_plans(store: Store, kommune: str, kp_file: str | Path | None, rp_file
     if kp_file is None and rp_file is None:
         raise InvalidData("Oppgi minst én fil: --kp (kommuneplan) og/eller --rp (reguleringsplaner).")
     frames = {}
+    hensyn: dict[tuple[str, str], gpd.GeoDataFrame] = {}
     for role, path in (("kommuneplan", kp_file), ("reguleringsplan", rp_file)):
         if path is None:
             continue
         say(f"Leser {path} …")
-        kp, rp, counts = to_plan_frames(read_plan_file(path, crs), role_hint=role)
+        features = read_plan_file(path, crs)
+        kp, rp, counts = to_plan_frames(features, role_hint=role)
+        hensyn.update({("hensyn", ftype): frame for ftype, frame in hensyn_frames(features).items()})
         frame = kp if role == "kommuneplan" else rp
         wanted = "KpArealformålOmråde/KpArealbrukOmråde" if role == "kommuneplan" else "RpOmråde"
         if frame.empty:
@@ -68,7 +77,8 @@ def import_plans(store: Store, kommune: str, kp_file: str | Path | None, rp_file
         frames[role] = frame
     counts = replace_plan_data(store, k.kommunenummer, frames.get("kommuneplan"), frames.get("reguleringsplan"),
                                kp_source=f"fil: {Path(kp_file).name}" if kp_file else None,
-                               rp_source=f"fil: {Path(rp_file).name}" if rp_file else None)
+                               rp_source=f"fil: {Path(rp_file).name}" if rp_file else None,
+                               layers=hensyn, layer_sources={key: "fil" for key in hensyn})
     return FetchResult(k.kommunenummer, counts)
 
 
@@ -107,6 +117,63 @@ def _fetch_source(http: Http, source: Source, bbox: tuple[float, float, float, f
     return feats
 
 
+def _lot_batches(store: Store, kommunenummer: str, max_side: float = 3000.0) -> list[tuple[float, float, float, float]]:
+    """Bounding boxes covering the kommune's active lots in batches (for teig by lot batch)."""
+    lots = store.read_frame("SELECT AsBinary(geom) AS geom FROM lots WHERE kommunenummer = ? AND active = 1 AND zone_key IS NOT NULL",
+                            (kommunenummer,))
+    boxes: list[list[float]] = []
+    for minx, miny, maxx, maxy in sorted(lots.geometry.bounds.itertuples(index=False), key=lambda b: (b[0], b[1])):
+        for box_ in boxes:
+            merged = [min(box_[0], minx), min(box_[1], miny), max(box_[2], maxx), max(box_[3], maxy)]
+            if merged[2] - merged[0] <= max_side and merged[3] - merged[1] <= max_side:
+                box_[:] = merged
+                break
+        else:
+            boxes.append([minx, miny, maxx, maxy])
+    return [(b[0] - 50, b[1] - 50, b[2] + 50, b[3] + 50) for b in boxes]
+
+
+def _fetch_teig(client: Http, store: Store, source: Source, kommunenummer: str,
+                kommune_bbox: tuple[float, float, float, float], say: Progress) -> list[RawFeature]:
+    """Teig by bounding boxes of lot batches when lots exist (else the kommune's box), deduplicated."""
+    batches = _lot_batches(store, kommunenummer) if source.kind != "file" else []
+    if not batches:
+        return _fetch_source(client, replace(source, bbox=True), kommune_bbox, say)
+    seen: dict[str, RawFeature] = {}
+    for i, bbox in enumerate(batches, start=1):
+        say(f"{source.label}: tomtegruppe {i}/{len(batches)}")
+        for f in _fetch_source(client, replace(source, bbox=True), bbox, say):
+            seen.setdefault(str(f.gml_id or f.attrs.get("matrikkelnummerTekst") or id(f)), f)
+    return list(seen.values())
+
+
+def _fetch_ssb(client: Http, store: Store, source: Source, kommunenummer: str, say: Progress) -> list[tuple]:
+    ssb = SsbClient(client, source.url or ssb_mod.BASE)
+    stamp = now()
+    cells = ssb_mod.grunnkrets_population(ssb, kommunenummer) + ssb_mod.kommune_population(ssb, kommunenummer)
+    say(f"{source.label}: {len(cells)} verdier fra SSB")
+    rows = []
+    for c in cells:
+        table = "04317" if "Grunnkretser" in c.codes else "06913"
+        region = c.codes.get("Grunnkretser") or c.codes.get("Region") or kommunenummer
+        rows.append((table, region, c.codes.get("ContentsCode", ""), c.codes.get("Tid", ""), c.value, c.status, stamp))
+    return rows
+
+
+def _fetch_addresses(client: Http, store: Store, source: Source, kommunenummer: str, say: Progress) -> list[tuple]:
+    lots = store.read_frame(
+        "SELECT lot_id, AsBinary(geom) AS geom FROM lots WHERE kommunenummer = ? AND active = 1 AND zone_key IS NOT NULL "
+        "AND lot_id NOT IN (SELECT lot_id FROM lot_addresses)", (kommunenummer,))
+    stamp, rows = now(), []
+    for i, (lot_id, point) in enumerate(zip(lots["lot_id"], lots.geometry.representative_point(), strict=True), start=1):
+        found = adresse.nearest(client, point.x, point.y, source.url or adresse.BASE)
+        if found is not None:
+            rows.append((lot_id, found.adressetekst, found.postnummer, found.poststed, found.distance_m, stamp))
+        if i % 50 == 0:
+            say(f"{source.label}: {i}/{len(lots)} tomter")
+    return rows
+
+
 def fetch_kommune(store: Store, settings: Settings, kommune: str, sources_file: str | Path | None = None,
                   refresh: bool = False, progress: Progress | None = None, http: Http | None = None) -> FetchResult:
     """Download every configured source of a kommune; store only if all of them succeed."""
@@ -124,18 +191,37 @@ def fetch_kommune(store: Store, settings: Settings, kommune: str, sources_file: 
     try:
         by_role: dict[str, list[RawFeature]] = {}
         labels: dict[str, str] = {}
+        layers: dict[tuple[str, str], gpd.GeoDataFrame] = {}
+        layer_sources: dict[tuple[str, str], str] = {}
+        ssb_rows: list[tuple] = []
+        addresses: list[tuple] = []
         for source in sources:
-            if source.role not in (*PLAN_ROLES, "teig"):
-                result.skipped.append(source.role)
-                say(f"{source.label}: rollen «{source.role}» hentes ikke i denne versjonen")
+            where = f"{source.kind}: {source.url or source.path}"
+            if source.role == "ssb":
+                ssb_rows = _fetch_ssb(client, store, source, k.kommunenummer, say)
                 continue
-            feats = _fetch_source(client, source, bbox, say)
+            if source.role == "adresse":
+                addresses = _fetch_addresses(client, store, source, k.kommunenummer, say)
+                continue
+            if source.role not in (*PLAN_ROLES, "teig", *LAYER_ROLES):
+                result.skipped.append(source.role)
+                say(f"{source.label}: rollen «{source.role}» er ukjent og hoppes over")
+                continue
+            if source.role == "teig":
+                feats = _fetch_teig(client, store, source, k.kommunenummer, bbox, say)
+            else:
+                feats = _fetch_source(client, source, bbox, say)
             if source.role in PLAN_ROLES:
                 feats = _own_features(store, feats, k.kommunenummer)
-            if not feats:
-                raise BadResponse(f"{source.label}: tjenesten ga ingen objekter for {k.navn}; sjekk filter og typenavn, eller om tjenesten er nede.")
+                if not feats:
+                    raise BadResponse(f"{source.label}: tjenesten ga ingen objekter for {k.navn}; sjekk filter og typenavn, eller om tjenesten er nede.")
+            if source.role in LAYER_ROLES:
+                key = (source.role, source.layer or source.role)
+                layers[key] = layer_frame(feats, source.name_field, source.code_field)
+                layer_sources[key] = where
+                continue
             by_role.setdefault(source.role, []).extend(feats)
-            labels[source.role] = f"{source.kind}: {source.url or source.path}"
+            labels[source.role] = where
         kp = rp = parcels = None
         if "kommuneplan" in by_role:
             kp, _, c = to_plan_frames(by_role["kommuneplan"], "kommuneplan")
@@ -145,10 +231,15 @@ def fetch_kommune(store: Store, settings: Settings, kommune: str, sources_file: 
             _, rp, c = to_plan_frames(by_role["reguleringsplan"], "reguleringsplan")
             if rp.empty:
                 raise BadResponse(f"{k.kommunenummer} reguleringsplan: ingen RpOmråde blant {c['ignored']} objekter; sjekk typenavnet.")
+        for role in PLAN_ROLES:
+            for ftype, frame in hensyn_frames(by_role.get(role, [])).items():
+                layers[("hensyn", ftype)] = frame
+                layer_sources[("hensyn", ftype)] = labels[role]
         if "teig" in by_role:
             parcels = parcels_from_features(by_role["teig"])
         result.counts = replace_plan_data(store, k.kommunenummer, kp, rp, labels.get("kommuneplan"), labels.get("reguleringsplan"),
-                                          parcels=parcels, parcel_source=labels.get("teig"))
+                                          parcels=parcels, parcel_source=labels.get("teig"), layers=layers,
+                                          layer_sources=layer_sources, ssb_rows=ssb_rows, addresses=addresses)
         result.requests = client.requests_made
         store.execute("UPDATE fetch_runs SET finished_at = ?, ok = 1, message = ?, counts = ? WHERE id = ?",
                       (now(), result.summary(), dumps(result.counts), run_id))
@@ -162,7 +253,44 @@ def fetch_kommune(store: Store, settings: Settings, kommune: str, sources_file: 
 
 
 def analyse(store: Store, settings: Settings, kommune: str, progress: Progress | None = None) -> AnalysisResult:
-    """Differanse for one kommune from stored data (never touches the network)."""
+    """Differanse and scoring for one kommune from stored data (never touches the network)."""
+    say = progress or _quiet
     k = kommuners_resolve(store, kommune)
-    (progress or _quiet)(f"Beregner differanse for {k.navn} ({k.kommunenummer}) …")
-    return analyse_kommune(store, k.kommunenummer, settings.differanse)
+    say(f"Beregner differanse for {k.navn} ({k.kommunenummer}) …")
+    result = analyse_kommune(store, k.kommunenummer, settings.differanse)
+    say(f"Beregner poeng for {result.lots} tomter …")
+    score_kommune(store, k.kommunenummer, settings.scoring)
+    return result
+
+
+def score_kommune(store: Store, kommunenummer: str, settings: ScoringSettings) -> int:
+    """Compute features and scores for the kommune's active lots; returns how many were scored."""
+    features = lot_features(store, kommunenummer, settings)
+    if features.empty:
+        return 0
+    save_features(store, features)
+    table = factor_table(features, settings)
+    totals, tiers, points = score(table, settings.weights)
+    rows = []
+    for i, lot_id in enumerate(features.index):
+        detail = {f: {"value": None if table.values[i, k] != table.values[i, k] else round(float(table.values[i, k]), 3),
+                      "points": round(float(points[i, k]), 1), "reason": str(table.reasons[i, k])}
+                  for k, f in enumerate(FACTORS)}
+        total = None if totals[i] != totals[i] else round(float(totals[i]), 1)
+        rows.append((total, tiers[i], dumps({"weights": settings.weights, "factors": detail}), lot_id))
+    with store.transaction() as conn:
+        conn.executemany("UPDATE lots SET score = ?, tier = ?, score_detail = ? WHERE lot_id = ?", rows)
+    return len(rows)
+
+
+def build_demo_database(store: Store, settings: Settings, progress: Progress | None = None) -> dict[str, AnalysisResult]:
+    """The SYNTHETIC demo: kommuner, plan data, context layers, then analysis and scores."""
+    from tomte.demo import add_demo_addresses, build_demo
+
+    say = progress or _quiet
+    results = {}
+    for knr in build_demo(store, say):
+        results[knr] = analyse(store, settings, knr, say)
+        add_demo_addresses(store, knr)
+        say(results[knr].summary())
+    return results

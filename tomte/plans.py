@@ -61,6 +61,10 @@ def replace_plan_data(
     synthetic: bool = False,
     parcels: gpd.GeoDataFrame | None = None,
     parcel_source: str | None = None,
+    layers: dict[tuple[str, str], gpd.GeoDataFrame] | None = None,
+    layer_sources: dict[tuple[str, str], str] | None = None,
+    ssb_rows: list[tuple] | None = None,
+    addresses: list[tuple] | None = None,
 ) -> dict[str, int]:
     """Replace the kommune's kommuneplan zones, reguleringsplan areas and parcels atomically.
 
@@ -85,6 +89,15 @@ def replace_plan_data(
                      "synthetic": int(synthetic)} for r in parcels.to_dict("records")]
             store.insert_features("parcels", recs, list(parcels.geometry))
             counts["parcels"] = len(parcels)
+        for (role, layer), frame in (layers or {}).items():
+            replace_layer(store, kommunenummer, role, layer, frame, (layer_sources or {}).get((role, layer), ""), synthetic)
+            counts[f"{role}:{layer}"] = len(frame)
+        if ssb_rows:
+            conn.executemany("INSERT OR REPLACE INTO ssb_values VALUES (?, ?, ?, ?, ?, ?, ?, 0)", ssb_rows)
+            counts["ssb"] = len(ssb_rows)
+        if addresses:
+            conn.executemany("INSERT OR REPLACE INTO lot_addresses VALUES (?, ?, ?, ?, ?, ?, 0)", addresses)
+            counts["adresser"] = len(addresses)
         kp_count = store.scalar("SELECT COUNT(*) FROM kp_zones WHERE kommunenummer = ?", (kommunenummer,))
         rp_count = store.scalar("SELECT COUNT(*) FROM rp_areas WHERE kommunenummer = ?", (kommunenummer,))
         newest = newest_date(kp, rp) or prev.get("newest_data_date")
@@ -98,6 +111,21 @@ def replace_plan_data(
             ),
         )
     return counts
+
+
+LAYER_COLUMNS = ["name", "code", "value"]
+
+
+def replace_layer(store: Store, kommunenummer: str, role: str, layer: str, frame: gpd.GeoDataFrame, source: str,
+                  synthetic: bool = False) -> None:
+    """Replace one context layer (constraints, infrastructure, grunnkretser); call inside a transaction."""
+    store.conn.execute("DELETE FROM layers WHERE kommunenummer = ? AND role = ? AND layer = ?", (kommunenummer, role, layer))
+    recs = [{"kommunenummer": kommunenummer, "role": role, "layer": layer, "name": r.get("name"), "code": r.get("code"),
+             "value": r.get("value"), "source": source, "synthetic": int(synthetic)}
+            for r in frame.reindex(columns=LAYER_COLUMNS).astype(object).where(frame.reindex(columns=LAYER_COLUMNS).notna(), None).to_dict("records")]
+    store.insert_features("layers", recs, list(frame.geometry))
+    store.conn.execute("INSERT OR REPLACE INTO layer_state VALUES (?, ?, ?, ?, ?, ?)",
+                       (kommunenummer, role, layer, len(frame), source, now()))
 
 
 def read_zones(store: Store, kommunenummer: str) -> gpd.GeoDataFrame:

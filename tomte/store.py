@@ -33,6 +33,7 @@ SRID = 25833
 FIX_SPATIALITE = "sudo apt-get install libsqlite3-mod-spatialite"
 
 GEOMETRY_TABLES = ("kommuner", "kp_zones", "rp_areas", "lots", "parcels", "constraint_areas")
+ALL_GEOMETRY_TABLES = (*GEOMETRY_TABLES, "layers")
 
 
 def now() -> str:
@@ -113,9 +114,29 @@ CREATE TABLE constraint_areas (
     source TEXT);
 """
 
+_M2_SQL = """
+CREATE TABLE layers (
+    id INTEGER PRIMARY KEY, kommunenummer TEXT NOT NULL, role TEXT NOT NULL, layer TEXT NOT NULL,
+    name TEXT, code TEXT, value REAL, source TEXT, synthetic INTEGER DEFAULT 0);
+CREATE INDEX layers_kommune ON layers (kommunenummer, role, layer);
+CREATE TABLE lot_addresses (
+    lot_id TEXT PRIMARY KEY, adressetekst TEXT, postnummer TEXT, poststed TEXT, distance_m REAL,
+    fetched_at TEXT, synthetic INTEGER DEFAULT 0);
+CREATE TABLE ssb_values (
+    table_id TEXT NOT NULL, region TEXT NOT NULL, contents TEXT NOT NULL, period TEXT NOT NULL,
+    value REAL, status TEXT, fetched_at TEXT, synthetic INTEGER DEFAULT 0,
+    PRIMARY KEY (table_id, region, contents, period));
+CREATE TABLE lot_features (
+    lot_id TEXT PRIMARY KEY, features TEXT NOT NULL DEFAULT '{}', computed_at TEXT);
+CREATE TABLE layer_state (
+    kommunenummer TEXT NOT NULL, role TEXT NOT NULL, layer TEXT NOT NULL, features INTEGER, source TEXT,
+    updated_at TEXT, PRIMARY KEY (kommunenummer, role, layer));
+"""
+
 Migration = tuple[int, str, Sequence[tuple[str, str]]]
 MIGRATIONS: list[Migration] = [
     (1, _M1_SQL, [(t, "MULTIPOLYGON") for t in GEOMETRY_TABLES]),
+    (2, _M2_SQL, [("layers", "GEOMETRY")]),
 ]
 
 
@@ -184,16 +205,17 @@ class Store:
     def insert_features(
         self, table: str, records: Sequence[dict[str, Any]], geoms: Sequence[BaseGeometry | None]
     ) -> None:
-        """Insert rows with a geometry each (EPSG:25833); call inside :meth:`transaction`."""
+        """Insert rows with a geometry each (EPSG:25833); call inside :meth:`transaction`.
+
+        Polygon tables get MultiPolygons; ``layers`` takes any geometry type as it is.
+        """
         if not records:
             return
         cols = list(records[0])
         placeholders = ", ".join("?" for _ in cols)
-        sql = (
-            f"INSERT INTO {table} ({', '.join(cols)}, geom) "
-            f"VALUES ({placeholders}, CastToMultiPolygon(GeomFromWKB(?, {SRID})))"
-        )
-        wkbs = shapely.to_wkb(as_multipolygons(geoms))
+        cast = "GeomFromWKB(?, {srid})" if table == "layers" else "CastToMultiPolygon(GeomFromWKB(?, {srid}))"
+        sql = f"INSERT INTO {table} ({', '.join(cols)}, geom) VALUES ({placeholders}, {cast.format(srid=SRID)})"
+        wkbs = shapely.to_wkb(list(geoms) if table == "layers" else as_multipolygons(geoms))
         self.conn.executemany(
             sql, ([*(rec.get(c) for c in cols), wkb] for rec, wkb in zip(records, wkbs, strict=True))
         )

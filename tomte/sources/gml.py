@@ -20,7 +20,7 @@ from typing import Any
 
 import shapely
 from lxml import etree
-from shapely.geometry import Polygon
+from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from tomte.errors import BadResponse, InvalidData
@@ -31,6 +31,8 @@ XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 GML_ID = ("{http://www.opengis.net/gml/3.2}id", "{http://www.opengis.net/gml}id")
 MEMBER_NAMES = {"featureMember", "member", "featureMembers"}
 POLYGONAL = {"Polygon", "Surface", "MultiSurface", "CompositeSurface", "MultiPolygon", "PolygonPatch", "OrientableSurface"}
+LINEAR = {"LineString", "Curve", "OrientableCurve", "CompositeCurve", "MultiCurve", "MultiLineString"}
+PUNCTUAL = {"Point", "MultiPoint"}
 
 
 @dataclass
@@ -238,11 +240,46 @@ class _GeometryReader:
             return out
         return []
 
+    def lines(self, el: etree._Element, lat_first: bool) -> list[LineString]:
+        name = local(el.tag)
+        if name in {"LineString", "Curve", "OrientableCurve", "CompositeCurve"}:
+            pts = self._curve(el, lat_first)
+            return [LineString(pts)] if len(pts) >= 2 else []
+        out: list[LineString] = []
+        for member in el:
+            if local(member.tag) in {"curveMember", "lineStringMember"}:
+                target = self._resolve(member)
+                if target is not None:
+                    out.extend(self.lines(target, lat_first))
+            elif local(member.tag) == "curveMembers":
+                for target in member:
+                    if isinstance(target.tag, str):
+                        out.extend(self.lines(target, lat_first))
+        return out
+
+    def points(self, el: etree._Element, lat_first: bool) -> list[Point]:
+        if local(el.tag) == "Point":
+            return [Point(p) for p in self._points(el, lat_first)[:1]]
+        out: list[Point] = []
+        for member in el.iter():
+            if isinstance(member.tag, str) and local(member.tag) == "Point" and member is not el:
+                out.extend(Point(p) for p in self._points(member, lat_first)[:1])
+        return out
+
     def read(self, el: etree._Element) -> tuple[BaseGeometry, int | None]:
-        """(geometry in EPSG:25833, source EPSG)."""
+        """(geometry in EPSG:25833, source EPSG): polygonal, linear or point geometry."""
         epsg, lat_first = parse_srs(self.srs_of(el))
-        polys = [p for p in self.polygons(el, lat_first) if not p.is_empty]
-        geom: BaseGeometry = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+        name = local(el.tag)
+        geom: BaseGeometry
+        if name in LINEAR:
+            lines = self.lines(el, lat_first)
+            geom = lines[0] if len(lines) == 1 else shapely.MultiLineString(lines)
+        elif name in PUNCTUAL:
+            points = self.points(el, lat_first)
+            geom = points[0] if len(points) == 1 else shapely.MultiPoint(points)
+        else:
+            polys = [p for p in self.polygons(el, lat_first) if not p.is_empty]
+            geom = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
         if epsg is None:
             raise InvalidData("Geometrien mangler koordinatsystem (srsName); oppgi crs for kilden.")
         return to_25833(geom, epsg), epsg
@@ -320,6 +357,7 @@ def parse_gml(data: bytes, default_srs: str | None = None) -> list[RawFeature]:
             geoms: list[tuple[str, etree._Element]] = []
             _flatten(feat, "", attrs, links, geoms)
             geometry, epsg = None, None
+            candidates: list[etree._Element] = []
             for key, el in geoms:
                 target = el
                 if el.get(XLINK_HREF) is not None:
@@ -327,8 +365,11 @@ def parse_gml(data: bytes, default_srs: str | None = None) -> list[RawFeature]:
                     if target is None or _ns(target.tag) not in GML_NS:
                         continue
                     links.pop(key, None)
-                if local(target.tag) in POLYGONAL:
-                    geometry, epsg = reader.read(target)
-                    break
+                if local(target.tag) in POLYGONAL | LINEAR | PUNCTUAL:
+                    candidates.append(target)
+            # A polygon (område) beats a line (grense) beats a point (representasjonspunkt).
+            candidates.sort(key=lambda t: 0 if local(t.tag) in POLYGONAL else 1 if local(t.tag) in LINEAR else 2)
+            if candidates:
+                geometry, epsg = reader.read(candidates[0])
             features.append(RawFeature(local(feat.tag), attrs, geometry, _gml_id(feat), links, epsg))
     return features

@@ -145,7 +145,7 @@ def to_plan_frames(features: Iterable[RawFeature], role_hint: str | None = None)
     for f in feats:
         attrs = Attrs(f.attrs)
         kind = feature_kind(f.feature_type, attrs)
-        if kind == "other" and f.geometry is not None:
+        if kind == "other" and f.geometry is not None and f.geometry.geom_type in ("Polygon", "MultiPolygon"):
             if role_hint == "kommuneplan" and (attrs.get("arealformal") or attrs.get("arealbruk")):
                 kind = "kp1985" if attrs.get("arealbruk") and not attrs.get("arealformal") else "kp2008"
             elif role_hint == "reguleringsplan" and attrs.get("planstatus") and not attrs.get("arealformal"):
@@ -153,7 +153,7 @@ def to_plan_frames(features: Iterable[RawFeature], role_hint: str | None = None)
         if kind not in {"kp2008", "kp1985", "rp"}:
             counts["ignored"] += 1
             continue
-        if f.geometry is None or f.geometry.is_empty:
+        if f.geometry is None or f.geometry.is_empty or f.geometry.geom_type not in ("Polygon", "MultiPolygon"):
             counts["no_geometry"] += 1
             continue
         geom, repaired = repair(f.geometry)
@@ -192,6 +192,36 @@ def to_plan_frames(features: Iterable[RawFeature], role_hint: str | None = None)
     kp = gpd.GeoDataFrame(kp_rows, columns=KP_COLUMNS, geometry=gpd.GeoSeries(kp_geoms, crs=SRID), crs=SRID) if kp_rows else empty_frame(KP_COLUMNS)
     rp = gpd.GeoDataFrame(rp_rows, columns=RP_COLUMNS, geometry=gpd.GeoSeries(rp_geoms, crs=SRID), crs=SRID) if rp_rows else empty_frame(RP_COLUMNS)
     return kp, rp, counts
+
+
+HENSYN_TYPES = ("faresone", "sikringsone", "stoysone", "bandleggingsone", "angitthensynsone", "infrastruktursone")
+NAME_FIELDS = ("navn", "name", "hensynsonenavn", "omradenavn", "stedsnavn", "tekst")
+CODE_FIELDS = ("grunnkretsnummer", "grunnkrets", "kode", "code", "fare", "stoy", "bandlegging", "sikring", "angitthensyn")
+
+
+def layer_frame(features: Iterable[RawFeature], name_field: str | None = None, code_field: str | None = None) -> gpd.GeoDataFrame:
+    """A context layer (constraints, infrastructure, grunnkretser): name, code and any geometry type."""
+    rows, geoms = [], []
+    for f in features:
+        if f.geometry is None or f.geometry.is_empty:
+            continue
+        folded = {fold(k).rsplit(".", 1)[-1]: v for k, v in f.attrs.items()}
+        name = f.attrs.get(name_field) if name_field else next((folded[k] for k in NAME_FIELDS if folded.get(k)), None)
+        code_ = f.attrs.get(code_field) if code_field else next((folded[k] for k in CODE_FIELDS if folded.get(k)), None)
+        geom = repair(f.geometry)[0] if f.geometry.geom_type.endswith("Polygon") else f.geometry
+        rows.append({"name": None if name is None else str(name), "code": code(code_), "value": None})
+        geoms.append(geom)
+    return gpd.GeoDataFrame(rows, columns=["name", "code", "value"], geometry=gpd.GeoSeries(geoms, crs=SRID), crs=SRID)
+
+
+def hensyn_frames(features: Iterable[RawFeature]) -> dict[str, gpd.GeoDataFrame]:
+    """Hensynssoner in plan data (KpFareSone, RpStøySone, …) by feature type: they constrain building."""
+    groups: dict[str, list[RawFeature]] = {}
+    for f in features:
+        name = fold(f.feature_type or "")
+        if name[:2] in ("kp", "rp") and name[2:] in HENSYN_TYPES:
+            groups.setdefault(f.feature_type, []).append(f)
+    return {ftype: layer_frame(feats) for ftype, feats in groups.items()}
 
 
 def frame_from_records(records: list[dict[str, Any]]) -> pd.DataFrame:

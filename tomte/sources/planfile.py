@@ -101,8 +101,6 @@ def parse_geojson(data: bytes | dict[str, Any], crs_override: str | None = None)
             minx, miny, maxx, maxy = geom.bounds
             if max(abs(minx), abs(maxx)) > 180 or max(abs(miny), abs(maxy)) > 90:
                 raise InvalidData("GeoJSON uten «crs» skal være i lengde/bredde (RFC 7946), men koordinatene er i meter; oppgi koordinatsystemet (f.eks. --crs EPSG:25832).")
-        if geom is not None and geom.geom_type not in {"Polygon", "MultiPolygon"}:
-            geom = None
         ftype = str(props.get("objekttypenavn") or props.get("name") or feat.get("featureType") or "")
         fid = props.get("id") or feat.get("id")
         geom25833 = to_25833(geom, epsg) if geom is not None else None
@@ -114,7 +112,7 @@ def parse_gpkg(path: Path) -> list[RawFeature]:
     """Features of every polygon layer of a GeoPackage; the layer name is the feature type."""
     out = []
     for layer, geom_type in pyogrio.list_layers(path):
-        if geom_type is None or "Polygon" not in str(geom_type) and "Surface" not in str(geom_type):
+        if geom_type is None:
             continue
         frame = pyogrio.read_dataframe(path, layer=layer)
         if frame.crs is None:

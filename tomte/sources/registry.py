@@ -4,8 +4,8 @@ Format (contract, ``data/sources.toml``)::
 
     [[source]]
     kommune = "3207"            # string, 4 digits
-    role = "kommuneplan"        # kommuneplan | reguleringsplan | teig | (later: others)
-    kind = "wfs"                # wfs | ogcapi | file
+    role = "kommuneplan"        # kommuneplan | reguleringsplan | teig | constraint | infrastruktur | grunnkrets | ssb | adresse
+    kind = "wfs"                # wfs | ogcapi | file (| pxwebapi for ssb, rest for adresse)
     url = "https://…"           # or: path = "plans/3207_kp.gml" for kind = "file"
     typename = "app:KpArealformalOmrade"   # WFS
     collection = "kparealformalomrade"     # OGC API
@@ -17,6 +17,8 @@ Format (contract, ``data/sources.toml``)::
     bbox = true                 # restrict by the kommune's bounding box
     params = { kommunenummer = "3207" }     # extra query parameters
     renames = { KPAREALFORMAL = "arealformål" }   # attribute renames before normalising
+    layer = "flomsone"          # constraint/infrastruktur: the layer's name (infrastruktur: veg, holdeplass, sentrum)
+    name_field = "navn"         # attribute with a feature's name;  code_field: its code (grunnkrets: the 8-digit number)
 
 Precedence: shipped ``data/sources.toml`` < sources added in the app (stored in the database)
 < ``--sources FILE``. An entry replaces earlier entries with the same kommune and role.
@@ -32,8 +34,9 @@ from typing import Any
 from tomte.errors import InvalidData
 from tomte.store import Store, dumps, loads, now
 
-ROLES = ("kommuneplan", "reguleringsplan", "teig")
-KINDS = ("wfs", "ogcapi", "file")
+ROLES = ("kommuneplan", "reguleringsplan", "teig", "constraint", "infrastruktur", "grunnkrets", "ssb", "adresse")
+KINDS = ("wfs", "ogcapi", "file", "pxwebapi", "rest")
+LAYER_ROLES = ("constraint", "infrastruktur", "grunnkrets")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class Source:
     bbox: bool = False
     params: dict[str, Any] = field(default_factory=dict)
     renames: dict[str, str] = field(default_factory=dict)
+    layer: str | None = None
+    name_field: str | None = None
+    code_field: str | None = None
     origin: str = "sources.toml"
 
     @property
@@ -89,6 +95,11 @@ def parse_source(entry: dict[str, Any], origin: str, base_dir: Path | None = Non
         entry = {**entry, "path": str(path)}
     elif not entry.get("url"):
         raise InvalidData(f"{where}: tjenestekilder trenger «url».")
+    if role in LAYER_ROLES and not entry.get("layer"):
+        if role == "grunnkrets":
+            entry = {**entry, "layer": "grunnkrets"}
+        else:
+            raise InvalidData(f"{where}: lag-kilder trenger «layer» (f.eks. \"flomsone\", \"veg\", \"holdeplass\", \"sentrum\").")
     if kind == "wfs" and not entry.get("typename"):
         raise InvalidData(f"{where}: WFS-kilder trenger «typename».")
     if kind == "ogcapi" and not entry.get("collection"):

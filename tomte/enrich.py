@@ -1,0 +1,135 @@
+"""Lot features from stored data (no network): what the scoring factors need.
+
+For each active lot of a kommune: constraints touching it and the share of its area that is
+free (``layers`` with role ``constraint`` or ``hensyn``), distances to the nearest road, stop
+and centre (role ``infrastruktur``, layers ``veg``, ``holdeplass``, ``sentrum``), the population
+around it (role ``grunnkrets`` joined with SSB table 04317), the number of owners (owners entered
+or looked up, else distinct matrikkelenheter among the parcels that overlap it), the plan's
+``utnytting`` and the kommune's political will. A value nobody has stays NaN ("ukjent").
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from tomte.differanse import meeting_pairs
+from tomte.scoring import ScoringSettings
+from tomte.store import Store, dumps, now
+
+CONSTRAINT_ROLES = ("constraint", "hensyn")
+
+
+def _layers(store: Store, kommunenummer: str, roles: tuple[str, ...], layer: str | None = None) -> gpd.GeoDataFrame:
+    sql = ("SELECT role, layer, name, code, value, AsBinary(geom) AS geom FROM layers WHERE kommunenummer = ? AND role IN ("
+           + ",".join("?" for _ in roles) + ")")
+    params: list[object] = [kommunenummer, *roles]
+    if layer:
+        sql += " AND layer = ?"
+        params.append(layer)
+    return store.read_frame(sql, params)
+
+
+def _nearest(lots: np.ndarray, layer: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from each lot to the nearest feature (0 inside), and that feature's name."""
+    if layer.empty:
+        return np.full(len(lots), np.nan), np.full(len(lots), None, dtype=object)
+    tree = shapely.STRtree(layer.geometry.to_numpy())
+    (li, fi), dist = tree.query_nearest(lots, return_distance=True, all_matches=False)
+    out = np.full(len(lots), np.nan)
+    names = np.full(len(lots), None, dtype=object)
+    out[li] = dist
+    names[li] = layer["name"].to_numpy(object)[fi]
+    return out, names
+
+
+def lot_features(store: Store, kommunenummer: str, settings: ScoringSettings) -> pd.DataFrame:
+    """Features of the kommune's active lots, indexed by ``lot_id``."""
+    lots = store.read_frame(
+        "SELECT l.lot_id, l.area_m2, z.utnyttingstype, z.utnyttingstall, AsBinary(l.geom) AS geom FROM lots l "
+        "LEFT JOIN kp_zones z ON z.zone_key = l.zone_key AND z.kommunenummer = l.kommunenummer "
+        "WHERE l.kommunenummer = ? AND l.active = 1 AND l.zone_key IS NOT NULL", (kommunenummer,))
+    lots = lots.drop_duplicates("lot_id").set_index("lot_id")
+    feats = pd.DataFrame(index=lots.index)
+    if lots.empty:
+        return feats
+    geoms = lots.geometry.to_numpy()
+    feats["area_m2"] = lots["area_m2"].astype(float)
+    feats["utnyttingstype"] = lots["utnyttingstype"]
+    feats["utnyttingstall"] = lots["utnyttingstall"]
+
+    constraints = _layers(store, kommunenummer, CONSTRAINT_ROLES)
+    # Known only when some constraint layer was actually loaded (even if it had no features here).
+    has_constraint_data = bool(store.scalar(
+        "SELECT COUNT(*) FROM layer_state WHERE kommunenummer = ? AND role IN ('constraint', 'hensyn')", (kommunenummer,)))
+    free = np.ones(len(geoms)) if has_constraint_data else np.full(len(geoms), np.nan)
+    names = [""] * len(geoms)
+    if not constraints.empty:
+        c_geoms = np.asarray([g if g.geom_type.endswith("Polygon") else g.buffer(1.0) for g in constraints.geometry], dtype=object)
+        li, ci = meeting_pairs(geoms, c_geoms)
+        for lot in np.unique(li):
+            sel = ci[li == lot]
+            covered = shapely.intersection(geoms[lot], shapely.union_all(c_geoms[sel])).area
+            free[lot] = max(0.0, 1.0 - covered / geoms[lot].area)
+            labels = {f"{constraints['layer'].iloc[j]}" + (f" {constraints['name'].iloc[j]}" if constraints['name'].iloc[j] else "") for j in sel}
+            names[lot] = ", ".join(sorted(labels)[:5])
+    feats["free_share"] = free
+    feats["constraints"] = names
+
+    for layer, col in (("veg", "dist_road_m"), ("holdeplass", "dist_stop_m")):
+        feats[col], _ = _nearest(geoms, _layers(store, kommunenummer, ("infrastruktur",), layer))
+    feats["dist_centre_m"], feats["centre_name"] = _nearest(geoms, _layers(store, kommunenummer, ("infrastruktur",), "sentrum"))
+
+    kretser = _layers(store, kommunenummer, ("grunnkrets",))
+    feats["population_nearby"] = np.nan
+    if not kretser.empty:
+        pops = {r["region"]: r["value"] for r in store.rows(
+            "SELECT region, value FROM ssb_values WHERE table_id = '04317' AND region LIKE ? || '%' "
+            "AND period = (SELECT MAX(period) FROM ssb_values WHERE table_id = '04317' AND region LIKE ? || '%')",
+            (kommunenummer, kommunenummer))}
+        tree = shapely.STRtree(kretser.geometry.to_numpy())
+        li, ki = tree.query(shapely.point_on_surface(geoms), predicate="within")
+        codes_ = kretser["code"].to_numpy(object)
+        feats.iloc[li, feats.columns.get_loc("population_nearby")] = [pops.get(codes_[k], np.nan) for k in ki]
+
+    owner_rows = store.rows(
+        "SELECT lp.lot_id, p.kommunenummer, p.gnr, p.bnr, p.fnr, p.snr, "
+        "(SELECT GROUP_CONCAT(o.name, '|') FROM owners o WHERE o.kommunenummer = p.kommunenummer AND o.gnr = p.gnr "
+        " AND o.bnr = p.bnr AND o.fnr = p.fnr AND o.snr = p.snr) AS names "
+        "FROM lot_parcels lp JOIN parcels p ON p.id = lp.parcel_id JOIN lots l ON l.lot_id = lp.lot_id "
+        "WHERE l.kommunenummer = ? AND l.active = 1 AND lp.overlap_m2 >= ?", (kommunenummer, settings.min_parcel_overlap_m2))
+    by_lot: dict[str, list[dict]] = {}
+    for r in owner_rows:
+        by_lot.setdefault(r["lot_id"], []).append(r)
+    n_owners, basis = [], []
+    for lot_id in feats.index:
+        rows = by_lot.get(lot_id, [])
+        if not rows:
+            n_owners.append(np.nan)
+            basis.append(None)
+        elif all(r["names"] for r in rows):
+            n_owners.append(len({n for r in rows for n in r["names"].split("|")}))
+            basis.append("eiere")
+        else:
+            n_owners.append(len({(r["gnr"], r["bnr"], r["fnr"], r["snr"]) for r in rows}))
+            basis.append("matrikkelenheter")
+    feats["n_owners"] = n_owners
+    feats["owners_basis"] = basis
+
+    will = store.rows("SELECT score, note FROM political_will WHERE kommunenummer = ?", (kommunenummer,))
+    feats["political"] = will[0]["score"] if will and will[0]["score"] is not None else np.nan
+    feats["political_note"] = will[0]["note"] if will else None
+    return feats
+
+
+def save_features(store: Store, features: pd.DataFrame) -> None:
+    """Keep each lot's features (for the app and for explaining scores later)."""
+    stamp = now()
+    rows = []
+    for lot_id, row in features.iterrows():
+        clean = {k: (None if isinstance(v, float) and v != v else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()}
+        rows.append((lot_id, dumps(clean), stamp))
+    with store.transaction() as conn:
+        conn.executemany("INSERT OR REPLACE INTO lot_features VALUES (?, ?, ?)", rows)
