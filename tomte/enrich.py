@@ -103,7 +103,8 @@ def lot_features(store: Store, kommunenummer: str, settings: ScoringSettings) ->
     by_lot: dict[str, list[dict]] = {}
     for r in owner_rows:
         by_lot.setdefault(r["lot_id"], []).append(r)
-    n_owners, basis = [], []
+    n_owners: list[float] = []
+    basis: list[str | None] = []
     for lot_id in feats.index:
         rows = by_lot.get(lot_id, [])
         if not rows:

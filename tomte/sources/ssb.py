@@ -118,7 +118,7 @@ def parse_jsonstat2(doc: dict[str, Any] | bytes) -> tuple[dict[str, Any], list[C
     codes_by_dim = []
     for dim in ids:
         index = doc["dimension"][dim]["category"]["index"]
-        ordered = sorted(index, key=index.get) if isinstance(index, dict) else list(index)
+        ordered = sorted(index, key=lambda c: index[c]) if isinstance(index, dict) else list(index)
         codes_by_dim.append(ordered)
     values = doc.get("value", [])
     if isinstance(values, dict):  # sparse form {"index": value}
