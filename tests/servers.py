@@ -50,6 +50,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+    do_POST = do_GET  # noqa: N815  routes read the body themselves
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     routes: dict[str, Route]
