@@ -16,6 +16,16 @@ cols[1].metric("Kommuneplansoner", counts["kp_zones"])
 cols[2].metric("Reguleringsplanområder", counts["rp_areas"])
 cols[3].metric("Aktive tomter", counts["lots"])
 cols[4].metric("Teiger", counts["parcels"])
+funnel = queries.funnel(s)
+if not funnel.empty:
+    st.subheader("Trakten")
+    total = funnel.sum(numeric_only=True)
+    f = st.columns(6)
+    for col, (label, key) in zip(f, [("Polygoner analysert", "analysed"), ("Kvalifiserte tomter (> 60)", "qualified"),
+                                     ("Eiere kontaktet", "contacted"), ("Aktive dialoger", "dialogue"),
+                                     ("LOI/opsjon", "loi"), ("Estimerte boliger", "dwellings")], strict=True):
+        col.metric(label, f"{int(total[key]):,}".replace(",", " "))
+    st.dataframe(queries.labelled(funnel), hide_index=True, use_container_width=True)
 frame = queries.overview(s)
 if frame.empty:
     st.info("Ingen kommuner har plandata ennå. Gå til «Kommuner» for å importere eller hente data.")

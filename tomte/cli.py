@@ -139,6 +139,34 @@ def cmd_discover(args, settings, say) -> int:
     return 0
 
 
+def cmd_owners(args, settings, say) -> int:
+    from tomte import owners
+
+    store = open_store(settings.db_path, create=False)
+    if args.lookup:
+        result = pipeline.lookup_owners(store, settings, args.lot, args.basis or "", settings.user, progress=say)
+        say(f"Matrikkel: {result['owners']} eiere for {result['parcels']} teiger ({result['missing']} ukjente)")
+    rows = owners.lot_parcels_and_owners(store, args.lot)
+    if args.json:
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
+        print()
+    else:
+        for r in rows:
+            owner = f"{r['name']} ({r['kind']}, {r['share'] or 'andel ukjent'}){' [reservert]' if r['reserved'] else ''}" if r["name"] else "ingen eiere registrert"
+            print(f"{r['kommunenummer']}-{r['matrikkelnummer']:<12} {r['overlap_m2']:>8.0f} m²  {owner}")
+    return 0
+
+
+def cmd_purge_owners(args, settings, say) -> int:
+    from tomte import owners
+
+    store = open_store(settings.db_path, create=False)
+    days = args.older_than if args.older_than is not None else settings.owner_retention_days
+    removed = owners.purge(store, days if args.older_than is not None or days is not None else None)
+    print(f"Slettet {removed} eiere for godt" + (f" (eldre enn {days} dager)" if days is not None else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to render ``--help``)."""
     p = argparse.ArgumentParser(prog="python -m tomte", description="tomte: finn byggbar tomtegrunn for sosial boligbygging.")
@@ -205,6 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--status", help=", ".join(crm.STATUSES))
     c.add_argument("--note")
     c.set_defaults(func=cmd_crm_set)
+
+    s = sub.add_parser("owners", help="vis teiger og eiere for en tomt; --lookup spør Matrikkel-API-et først")
+    s.add_argument("--lot", required=True)
+    s.add_argument("--lookup", action="store_true", help="slå opp eiere i Matrikkelen (TOMTE_MATRIKKEL_URL/USER/PASSWORD)")
+    s.add_argument("--basis", help="rettslig grunnlag for oppslaget (logges), f.eks. «berettiget interesse»")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_owners)
+
+    s = sub.add_parser("purge-owners", help="slett eierdata for godt (også fra databasefilens ledige sider)")
+    s.add_argument("--older-than", type=int, help="bare eiere lagret for mer enn så mange dager siden (standard: TOMTE_OWNER_RETENTION_DAYS, ellers alle)")
+    s.set_defaults(func=cmd_purge_owners)
 
     s = sub.add_parser("sync", help="hent → analyser for alle (eller valgte) kommuner med kilder, og rapporter")
     s.add_argument("--kommune", action="append", help="kommunenummer (kan gjentas); standard: alle med kilder")

@@ -12,6 +12,7 @@ TOMTE_CACHE_HOURS   max age of cached HTTP responses in hours (default 24)
 TOMTE_HTTP_TIMEOUT  seconds before a request is abandoned (default 30)
 TOMTE_HTTP_RETRIES  retries on connection errors, 429 and 5xx (default 4)
 TOMTE_RATE_PER_HOST requests per second per host (default 4)
+TOMTE_OWNER_RETENTION_DAYS  owners older than this are removed by ``purge-owners`` (default: keep until purged)
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ class Settings:
     differanse: DifferanseSettings = field(default_factory=DifferanseSettings)
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
     user: str = "analytiker"
+    owner_retention_days: int | None = None
 
     @classmethod
     def from_env(cls, db_path: str | os.PathLike[str] | None = None) -> Settings:
@@ -148,7 +150,9 @@ class Settings:
             cache_hours=float(env.get("TOMTE_CACHE_HOURS", 24)),
         )
         path = Path(db_path or env.get("TOMTE_DB") or DATA_DIR / "tomte.sqlite")
-        return cls(db_path=path, http=http, user=env.get("TOMTE_USER", env.get("USER", "analytiker")))
+        retention = env.get("TOMTE_OWNER_RETENTION_DAYS")
+        return cls(db_path=path, http=http, user=env.get("TOMTE_USER", env.get("USER", "analytiker")),
+                   owner_retention_days=int(retention) if retention else None)
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields replaced."""

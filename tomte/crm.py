@@ -53,3 +53,19 @@ def events(store: Store, lot_id: str) -> list[dict]:
         "SELECT * FROM crm_events WHERE lot_id IN (SELECT id FROM anc) ORDER BY id",
         (lot_id,),
     )
+
+
+CONTACTED = ("Kontaktet", "I dialog", "LOI/opsjon")
+
+
+def funnel(store: Store, qualified_from: float = 60.0) -> list[dict]:
+    """The funnel per kommune: analysed, qualified (score > 60), contacted, in dialogue, LOI/option, dwellings."""
+    return store.rows(
+        "SELECT s.kommunenummer, k.navn, s.kp_count AS analysed, "
+        "SUM(l.score > ?) AS qualified, SUM(l.status IN (?, ?, ?)) AS contacted, SUM(l.status = 'I dialog') AS dialogue, "
+        "SUM(l.status = 'LOI/opsjon') AS loi, "
+        "COALESCE(SUM(CASE WHEN l.score > ? THEN json_extract(l.score_detail, '$.dwellings') END), 0) AS dwellings "
+        "FROM plan_data_state s JOIN kommuner k USING (kommunenummer) "
+        "LEFT JOIN lots l ON l.kommunenummer = s.kommunenummer AND l.active = 1 "
+        "GROUP BY s.kommunenummer ORDER BY s.kommunenummer",
+        (qualified_from, *CONTACTED, qualified_from))

@@ -134,3 +134,20 @@ def save_features(store: Store, features: pd.DataFrame) -> None:
         rows.append((lot_id, dumps(clean), stamp))
     with store.transaction() as conn:
         conn.executemany("INSERT OR REPLACE INTO lot_features VALUES (?, ?, ?)", rows)
+
+
+def stored_features(store: Store, kommunenummer: str) -> pd.DataFrame:
+    """Features saved by the last analysis, indexed by ``lot_id`` (active lots only)."""
+    from tomte.store import loads
+
+    rows = store.rows(
+        "SELECT f.lot_id, f.features FROM lot_features f JOIN lots l ON l.lot_id = f.lot_id "
+        "WHERE l.kommunenummer = ? AND l.active = 1", (kommunenummer,))
+    frame = pd.DataFrame([{"lot_id": r["lot_id"], **loads(r["features"], {})} for r in rows])
+    if frame.empty:
+        return pd.DataFrame()
+    frame = frame.set_index("lot_id")
+    for col in frame.columns:
+        if col not in ("constraints", "centre_name", "owners_basis", "political_note", "utnyttingstype"):
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame

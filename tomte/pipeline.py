@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 
@@ -18,7 +19,7 @@ from tomte.config import Settings
 from tomte.enrich import lot_features, save_features
 from tomte.errors import BadResponse, InvalidData, TomteError
 from tomte.plans import replace_plan_data
-from tomte.scoring import FACTORS, ScoringSettings, factor_table, score
+from tomte.scoring import FACTORS, ScoringSettings, dwellings, factor_table, score
 from tomte.sources import adresse, ogcapi, wfs
 from tomte.sources import ssb as ssb_mod
 from tomte.sources._http import Http
@@ -271,13 +272,14 @@ def score_kommune(store: Store, kommunenummer: str, settings: ScoringSettings) -
     save_features(store, features)
     table = factor_table(features, settings)
     totals, tiers, points = score(table, settings.weights)
+    homes = dwellings(features, settings)[0]
     rows = []
     for i, lot_id in enumerate(features.index):
         detail = {f: {"value": None if table.values[i, k] != table.values[i, k] else round(float(table.values[i, k]), 3),
                       "points": round(float(points[i, k]), 1), "reason": str(table.reasons[i, k])}
                   for k, f in enumerate(FACTORS)}
         total = None if totals[i] != totals[i] else round(float(totals[i]), 1)
-        rows.append((total, tiers[i], dumps({"weights": settings.weights, "factors": detail}), lot_id))
+        rows.append((total, tiers[i], dumps({"weights": settings.weights, "factors": detail, "dwellings": int(homes.iloc[i])}), lot_id))
     with store.transaction() as conn:
         conn.executemany("UPDATE lots SET score = ?, tier = ?, score_detail = ? WHERE lot_id = ?", rows)
     return len(rows)
@@ -294,3 +296,39 @@ def build_demo_database(store: Store, settings: Settings, progress: Progress | N
         add_demo_addresses(store, knr)
         say(results[knr].summary())
     return results
+
+
+def lookup_owners(store: Store, settings: Settings, lot_id: str, basis: str, who: str,
+                  client: Any | None = None, progress: Progress | None = None) -> dict[str, int]:
+    """Ask the Matrikkel API for the owners of every parcel under a lot; log who asked and why.
+
+    The log line is written whatever the outcome (no owner data in it); found owners replace the
+    parcel's previous owners (reservation flags are kept by name).
+    """
+    from tomte import owners as owners_mod
+    from tomte.sources.matrikkel import MatrikkelClient, MatrikkelConfig
+
+    say = progress or _quiet
+    parcels = {(r["kommunenummer"], r["gnr"], r["bnr"], r["fnr"], r["snr"]) for r in owners_mod.lot_parcels_and_owners(store, lot_id)}
+    if not basis.strip():
+        raise InvalidData("Oppgi rettslig grunnlag for oppslaget med --basis (f.eks. «berettiget interesse, utleveringsforskriften § 4»).")
+    if not parcels:
+        owners_mod.log_lookup(store, who, lot_id, basis, 0, "ingen teiger koblet")
+        return {"parcels": 0, "owners": 0, "missing": 0}
+    try:
+        matrikkel = client or MatrikkelClient(MatrikkelConfig.from_env())
+        say(f"Slår opp eiere for {len(parcels)} teiger i Matrikkelen …")
+        results = matrikkel.owners_many(sorted(parcels))
+    except TomteError as exc:
+        owners_mod.log_lookup(store, who, lot_id, basis, len(parcels), f"feilet: {type(exc).__name__}")
+        raise
+    found = missing = 0
+    for parcel, result in results.items():
+        if isinstance(result, Exception):
+            missing += 1
+            continue
+        owners_mod.replace_parcel_owners(store, *parcel, [owners_mod.Owner(*parcel, r.name, r.kind, r.address, r.share, "matrikkel")
+                                                          for r in result])
+        found += len(result)
+    owners_mod.log_lookup(store, who, lot_id, basis, len(parcels), f"{found} eiere, {missing} teiger ukjent i Matrikkelen")
+    return {"parcels": len(parcels), "owners": found, "missing": missing}

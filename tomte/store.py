@@ -133,10 +133,18 @@ CREATE TABLE layer_state (
     updated_at TEXT, PRIMARY KEY (kommunenummer, role, layer));
 """
 
+_M3_SQL = """
+CREATE TABLE outreach (
+    id INTEGER PRIMARY KEY, lot_id TEXT NOT NULL, owner_id INTEGER NOT NULL, step INTEGER NOT NULL,
+    action TEXT NOT NULL, due TEXT NOT NULL, done_at TEXT);
+CREATE INDEX outreach_due ON outreach (done_at, due);
+"""
+
 Migration = tuple[int, str, Sequence[tuple[str, str]]]
 MIGRATIONS: list[Migration] = [
     (1, _M1_SQL, [(t, "MULTIPOLYGON") for t in GEOMETRY_TABLES]),
     (2, _M2_SQL, [("layers", "GEOMETRY")]),
+    (3, _M3_SQL, []),
 ]
 
 

@@ -59,7 +59,16 @@ def state(store: Store, kommunenummer: str) -> dict[str, Any]:
     return out
 
 
+def funnel(store: Store) -> pd.DataFrame:
+    """The funnel per kommune."""
+    from tomte.crm import funnel as compute
+
+    return pd.DataFrame(compute(store))
+
+
 LABELS = {
+    "analysed": "Polygoner analysert", "qualified": "Kvalifiserte", "contacted": "Kontaktet", "dialogue": "I dialog",
+    "loi": "LOI/opsjon", "dwellings": "Estimerte boliger",
     "kommunenummer": "Kommunenr.", "navn": "Kommune", "soner": "Kommuneplansoner", "planomrader": "Planområder",
     "tomter": "Tomter", "daa": "Daa", "i_pipeline": "I pipeline", "nyeste_data": "Nyeste plandata", "oppdatert": "Oppdatert",
     "syntetisk": "Syntetisk", "lot_id": "Tomt", "arealformal": "Arealformål", "arealbruksstatus": "Status i KP",
@@ -75,3 +84,24 @@ def labelled(frame: pd.DataFrame) -> pd.DataFrame:
     if "syntetisk" in out:
         out["syntetisk"] = out["syntetisk"].map({1: "ja", 0: "nei"})
     return out.rename(columns=LABELS)
+
+
+def score_breakdown(store: Store, lot_id: str) -> pd.DataFrame:
+    """A lot's score, factor by factor: value, weight, points and the reason."""
+    from tomte.scoring import FACTOR_NAMES
+    from tomte.store import loads
+
+    detail = loads(store.scalar("SELECT score_detail FROM lots WHERE lot_id = ?", (lot_id,)), {})
+    weights = detail.get("weights", {})
+    rows = [{"Faktor": FACTOR_NAMES.get(name, name), "Verdi": "ukjent" if f["value"] is None else f"{f['value']:.2f}",
+             "Vekt": weights.get(name, 0), "Poeng": f["points"], "Begrunnelse": f["reason"]}
+            for name, f in detail.get("factors", {}).items()]
+    return pd.DataFrame(rows)
+
+
+def lot_parcels(store: Store, lot_id: str) -> pd.DataFrame:
+    """Parcels touching a lot, with overlap."""
+    return pd.DataFrame(store.rows(
+        "SELECT p.matrikkelnummer AS Matrikkelnummer, p.gnr AS Gnr, p.bnr AS Bnr, ROUND(lp.overlap_m2) AS \\"Overlapp m²\\", "
+        "ROUND(lp.share * 100) AS \\"Andel av teigen %\\" FROM lot_parcels lp JOIN parcels p ON p.id = lp.parcel_id "
+        "WHERE lp.lot_id = ? ORDER BY lp.overlap_m2 DESC", (lot_id,)))

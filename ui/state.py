@@ -34,12 +34,16 @@ def store() -> Store:
 
 
 def run(action: Callable[[], Any], what: str) -> Any:
-    """Run a library call; show a TomteError as one sentence instead of a traceback."""
+    """Run a library call; show a TomteError as one sentence instead of a traceback.
+
+    Returns the call's result (``True`` when it returned nothing), or ``None`` when it failed.
+    """
     try:
-        return action()
+        result = action()
     except TomteError as exc:
         st.error(f"{what} mislyktes: {exc}")
         return None
+    return True if result is None else result
 
 
 def kommune_picker(key: str = "kommune") -> kommuner.Kommune | None:

@@ -1,0 +1,72 @@
+"""Kart: lots coloured by tier over Kartverket's map; click a lot to see why, and act on it."""
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from tomte import crm, mapdata
+from ui import cached, queries
+from ui.kart import BACKGROUNDS, bounds_of, build_map
+from ui.state import kommune_picker, run, settings, store, synthetic_notice
+
+st.title("Kart")
+s = store()
+k = kommune_picker()
+if k is None:
+    st.stop()
+synthetic_notice(k.kommunenummer)
+db = str(settings().db_path)
+version = cached.data_version(k.kommunenummer)
+
+c1, c2 = st.columns([2, 1])
+tiers = c1.multiselect("Vis klasser", ["A", "B", "C", "D", "–"], ["A", "B", "C", "D", "–"], key="kart_tiers")
+background = c2.selectbox("Bakgrunnskart", list(BACKGROUNDS), key="kart_bg")
+toggles = st.columns(5)
+shown = {name: toggles[i].toggle(label, key=f"kart_{name}") for i, (name, label) in enumerate(
+    [("zones", "Boligsoner (KP)"), ("approved", "Vedtatte planer"), ("in_progress", "Planer under arbeid"),
+     ("parcels", "Teiger ved valgt tomt"), ("constraints", "Restriksjoner")])}
+
+lots = cached.lots_geojson(db, k.kommunenummer, tuple(tiers), version)
+selected = st.query_params.get("lot")
+bbox = mapdata.lot_bbox(s, selected) if selected else None
+layers = {}
+for name, on in shown.items():
+    if on and (name != "parcels" or bbox is not None):
+        layers[name] = cached.layer_geojson(db, k.kommunenummer, name, bbox if name == "parcels" else None, version)
+st.caption(f"{len(lots['features'])} tomter i kartet")
+folium_map = build_map(lots, layers, background, bounds_of(lots))
+state = st_folium(folium_map, height=560, use_container_width=True, returned_objects=["last_active_drawing"], key=f"map_{k.kommunenummer}")
+
+clicked = (state or {}).get("last_active_drawing") or {}
+clicked_id = (clicked.get("properties") or {}).get("lot_id")
+if clicked_id and clicked_id != selected:
+    st.query_params["lot"] = clicked_id
+    st.rerun()
+
+if selected:
+    table = queries.lots(s, k.kommunenummer)
+    row = table[table["lot_id"] == selected]
+    if row.empty:
+        st.info("Den valgte tomten finnes ikke lenger i denne kommunen.")
+        st.stop()
+    lot = row.iloc[0]
+    st.subheader(f"Tomt {selected}")
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Klasse", lot["tier"] or "–")
+    m2.metric("Poeng", "–" if lot["score"] is None else f"{lot['score']:.0f}")
+    m3.metric("Areal", f"{lot['area_m2'] / 1000:.1f} daa")
+    m4.metric("Status", lot["status"])
+    if lot.get("adresse"):
+        st.caption(f"Nærmeste adresse: {lot['adresse']}")
+    st.markdown(f"**Hvorfor denne tomten?** {lot['explanation']}")
+    st.dataframe(queries.score_breakdown(s, selected), hide_index=True, use_container_width=True)
+    parcels = queries.lot_parcels(s, selected)
+    if not parcels.empty:
+        st.caption(f"{len(parcels)} teiger berører tomten")
+        st.dataframe(parcels, hide_index=True, use_container_width=True)
+    with st.form("kart_crm"):
+        status = st.selectbox("Status", crm.STATUSES, index=crm.STATUSES.index(lot["status"]))
+        note = st.text_area("Notat")
+        if st.form_submit_button("Lagre"):
+            if run(lambda: crm.set_status(s, selected, status, note, settings().user), "Lagring"):
+                st.success("Lagret.")
+                st.rerun()

@@ -1,0 +1,54 @@
+"""Vekter: tune the seven factor weights and watch the ranking change live; save named profiles."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from tomte import pipeline, profiles
+from tomte.scoring import AREA_PER_DWELLING_PRESETS, FACTOR_NAMES, FACTORS, score
+from ui import cached
+from ui.state import kommune_picker, run, settings, store, synthetic_notice
+
+st.title("Vekter")
+s = store()
+k = kommune_picker()
+if k is None:
+    st.stop()
+synthetic_notice(k.kommunenummer)
+
+names = profiles.names(s)
+c1, c2 = st.columns(2)
+profile = c1.selectbox("Profil", names, index=names.index(st.query_params.get("profil", names[0])) if st.query_params.get("profil") in names else 0)
+st.query_params["profil"] = profile
+area_label = c2.radio("Tomteareal per bolig", [f"{v:.0f} m² ({n})" for n, v in AREA_PER_DWELLING_PRESETS.items()], horizontal=True)
+m2 = float(area_label.split()[0])
+base = profiles.load(s, profile)
+cols = st.columns(len(FACTORS))
+weights = {f: float(cols[i].slider(FACTOR_NAMES[f], 0, 50, int(base.get(f, 0)), key=f"w_{profile}_{f}")) for i, f in enumerate(FACTORS)}
+
+table = cached.factor_table(str(settings().db_path), k.kommunenummer, m2, cached.data_version(k.kommunenummer))
+if table is None:
+    st.info("Ingen tomter med poeng ennå; kjør analysen under «Kommuner».")
+    st.stop()
+totals, tiers, _ = score(table, weights)
+ranking = pd.DataFrame({"Tomt": table.index, "Poeng": np.round(totals, 1), "Klasse": tiers}).sort_values("Poeng", ascending=False)
+counts = ranking["Klasse"].value_counts().reindex(["A", "B", "C", "D"], fill_value=0)
+m = st.columns(4)
+for i, tier in enumerate(["A", "B", "C", "D"]):
+    m[i].metric(f"Klasse {tier}", int(counts[tier]))
+left, right = st.columns([3, 2])
+left.table(ranking.head(10).set_index("Tomt"))
+hist = pd.cut(ranking["Poeng"], bins=list(range(0, 101, 10)), include_lowest=True).value_counts().sort_index()
+right.bar_chart(pd.DataFrame({"tomter": hist.values}, index=[str(i.left) + "–" + str(i.right) for i in hist.index]))
+
+with st.form("lagre_profil"):
+    name = st.text_input("Lagre vektene som profil", value="" if profile in AREA_PER_DWELLING_PRESETS else profile)
+    if st.form_submit_button("Lagre profil") and run(lambda: profiles.save(s, name, weights), "Lagring"):
+        st.success(f"Profilen «{name}» er lagret.")
+if st.button("Bruk vektene på kommunens tomter (lagres)"):
+    from dataclasses import replace
+
+    scoring = replace(settings().scoring, weights=weights, m2_per_dwelling=m2)
+    n = run(lambda: pipeline.score_kommune(s, k.kommunenummer, scoring), "Poengberegningen")
+    if n is not None:
+        st.success(f"{n} tomter har fått nye poeng.")

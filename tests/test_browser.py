@@ -1,0 +1,116 @@
+"""The app in a real browser: headless Debian Chromium driven by Playwright, the app on a test database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (make test installs it)")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_app(db: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "TOMTE_DB": str(db), "TOMTE_CACHE_DIR": str(db.parent / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+                             "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    import requests
+
+    for _ in range(120):
+        try:
+            if requests.get(url + "/_stcore/health", timeout=1).ok:
+                return proc, url
+        except requests.RequestException:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("the app did not start")
+
+
+@pytest.fixture
+def app(demo_copy: Path) -> Iterator[str]:
+    proc, url = start_app(demo_copy)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        blocked: list[str] = []
+        context.route("**/*", lambda route: (blocked.append(route.request.url), route.abort())
+                      if not route.request.url.startswith(("http://127.0.0.1", "http://localhost", "data:", "blob:")) else route.continue_())
+        pg = context.new_page()
+        pg.blocked = blocked  # type: ignore[attr-defined]
+        yield pg
+        browser.close()
+
+
+def map_frame(page):
+    page.wait_for_selector("iframe[title*='st_folium'], iframe[title*='streamlit_folium']", timeout=60_000)
+    frame = next(f for f in page.frames if "streamlit_folium" in f.url)
+    frame.wait_for_selector(".leaflet-container", timeout=60_000)
+    return frame
+
+
+def test_pick_kommune_see_lots_move_weight_download_csv(app: str, page, tmp_path: Path) -> None:
+    page.goto(app + "/kart")
+    page.get_by_text("Søk kommune").first.wait_for(timeout=60_000)
+    page.get_by_label("Søk kommune (navn eller nummer)").fill("Ås")
+    page.keyboard.press("Enter")
+    page.get_by_text("Ås (3218)").first.wait_for(timeout=30_000)
+    frame = map_frame(page)
+    frame.wait_for_selector("path.leaflet-interactive", timeout=60_000)
+    assert frame.locator("path.leaflet-interactive").count() > 50  # lot polygons drawn by the app's own Leaflet
+    assert "kommune=3218" in page.url
+    assert not [u for u in page.blocked if "leaflet" in u], "Leaflet must not come from a CDN"
+
+    page.goto(app + "/vekter?kommune=3218")
+    table = page.locator("table").first
+    table.wait_for(timeout=60_000)
+    top_before = table.locator("tbody tr th").first.inner_text()
+    slider = page.get_by_role("slider").nth(2)  # Sentralitet
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("End")
+    page.wait_for_timeout(2500)
+    size_slider = page.get_by_role("slider").nth(1)
+    size_slider.focus()
+    page.keyboard.press("Home")
+    page.wait_for_function("(before) => document.querySelector('table tbody tr th') && "
+                           "document.querySelector('table tbody tr th').innerText !== before", arg=top_before, timeout=30_000)
+    assert table.locator("tbody tr th").first.inner_text() != top_before
+
+    page.goto(app + "/eksport?kommune=3218")
+    button = page.get_by_role("button", name="Last ned CSV (Excel)")
+    button.wait_for(timeout=60_000)
+    with page.expect_download() as info:
+        button.click()
+    path = tmp_path / "lots.csv"
+    info.value.save_as(path)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"lot_id" in raw.splitlines()[0]
+    assert raw.count(b"\n3218-") > 50

@@ -1,0 +1,73 @@
+"""GeoJSON for the map: lots coloured by tier and the context layers, simplified for display.
+
+Geometry is simplified (default 2 m, topology-preserving) and coordinates are rounded to ~1 cm
+in EPSG:4326, so a kommune with 5,000 lots stays a few megabytes and draws fast in a browser.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import geopandas as gpd
+
+from tomte.store import Store
+
+TIER_COLOURS = {"A": "#1a9641", "B": "#a6d96a", "C": "#fdae61", "D": "#d7191c", None: "#7f7f7f"}
+LAYER_STYLES = {
+    "zones": {"color": "#6a3d9a", "weight": 1, "fillOpacity": 0.08, "dashArray": "4"},
+    "approved": {"color": "#1f78b4", "weight": 1, "fillOpacity": 0.15},
+    "in_progress": {"color": "#ff7f00", "weight": 2, "fillOpacity": 0.1, "dashArray": "6"},
+    "parcels": {"color": "#333333", "weight": 1, "fillOpacity": 0.0},
+    "constraints": {"color": "#e31a1c", "weight": 1, "fillOpacity": 0.2},
+}
+
+
+def _geojson(frame: gpd.GeoDataFrame, simplify_m: float) -> dict[str, Any]:
+    if frame.empty:
+        return {"type": "FeatureCollection", "features": []}
+    out = frame.copy()
+    out["geometry"] = out.geometry.simplify(simplify_m, preserve_topology=True)
+    return json.loads(out.to_crs(4326).to_json(drop_id=True, to_wgs84=False))
+
+
+def lots_geojson(store: Store, kommunenummer: str, tiers: list[str] | None = None, simplify_m: float = 2.0) -> dict[str, Any]:
+    """Active lots with id, tier, score, status, area and flags; only the given tiers when set."""
+    frame = store.read_frame(
+        "SELECT lot_id, tier, score, status, ROUND(area_m2 / 1000.0, 1) AS daa, flags, AsBinary(geom) AS geom "
+        "FROM lots WHERE kommunenummer = ? AND active = 1", (kommunenummer,))
+    if tiers is not None:
+        wanted = set(tiers)
+        frame = frame[frame["tier"].map(lambda t: (t or "–") in wanted)]
+    frame["colour"] = frame["tier"].map(lambda t: TIER_COLOURS.get(t, TIER_COLOURS[None]))
+    return _geojson(frame, simplify_m)
+
+
+def layer_geojson(store: Store, kommunenummer: str, layer: str, bbox: tuple[float, float, float, float] | None = None,
+                  simplify_m: float = 2.0) -> dict[str, Any]:
+    """A context layer for the map: zones (housing zones), approved / in_progress plans, parcels, constraints."""
+    where, params = "kommunenummer = ?", [kommunenummer]
+    if bbox is not None:
+        where += " AND MbrIntersects(geom, BuildMbr(?, ?, ?, ?, 25833))"
+        params += list(bbox)
+    queries = {
+        "zones": f"SELECT arealformal AS navn, arealbruksstatus AS status, AsBinary(geom) AS geom FROM kp_zones WHERE {where} "
+                 "AND arealformal IN ('1110', '1130', '1001', '1800', '5210', '110', '120')",
+        "approved": f"SELECT planid AS navn, plannavn AS status, AsBinary(geom) AS geom FROM rp_areas WHERE {where} "
+                    "AND planstatus IN ('3', '6', '7', '8') AND COALESCE(vertikalniva, '2') = '2'",
+        "in_progress": f"SELECT planid AS navn, plannavn AS status, AsBinary(geom) AS geom FROM rp_areas WHERE {where} AND planstatus IN ('1', '2')",
+        "parcels": f"SELECT matrikkelnummer AS navn, '' AS status, AsBinary(geom) AS geom FROM parcels WHERE {where}",
+        "constraints": f"SELECT layer AS navn, name AS status, AsBinary(geom) AS geom FROM layers WHERE {where} AND role IN ('constraint', 'hensyn')",
+    }
+    if layer not in queries:
+        raise ValueError(layer)
+    return _geojson(store.read_frame(queries[layer], params), simplify_m)
+
+
+def lot_bbox(store: Store, lot_id: str, margin: float = 200.0) -> tuple[float, float, float, float] | None:
+    """Bounding box (EPSG:25833) around a lot."""
+    row = store.rows("SELECT MbrMinX(geom) a, MbrMinY(geom) b, MbrMaxX(geom) c, MbrMaxY(geom) d FROM lots WHERE lot_id = ?", (lot_id,))
+    if not row or row[0]["a"] is None:
+        return None
+    r = row[0]
+    return (r["a"] - margin, r["b"] - margin, r["c"] + margin, r["d"] + margin)

@@ -1,0 +1,191 @@
+"""Owners (hjemmelshavere) of the parcels under a lot, and the personal-data rules around them.
+
+Owner data is personal data (GDPR, utleveringsforskriften). tomte keeps it only where needed:
+names and postal addresses per parcel (never the national identity number), with where they came
+from; every look-up is logged with who, when, which lot and the legal basis; a reservation flag
+(Reservasjonsregisteret) blocks letters; :func:`purge` removes owners for good, including from the
+SQLite file's free pages (``secure_delete``, WAL checkpoint and VACUUM). Nothing here writes owner
+data to logs; exports leave it out unless the analyst asks.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tomte.errors import InvalidData, NotFound
+from tomte.store import Store, now
+
+KINDS = ("person", "organisasjon")
+OUTREACH_STEPS = [(0, "brev", "Grunneierbrev"), (3, "e-post", "Oppfølging på e-post"), (14, "telefon", "Telefonsamtale"),
+                  (30, "brev 2", "Andre brev")]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """An owner of a parcel."""
+
+    kommunenummer: str
+    gnr: int
+    bnr: int
+    fnr: int
+    snr: int
+    name: str
+    kind: str = "person"
+    address: str = ""
+    share: str = ""
+    source: str = "manuell"
+
+
+def add_owner(store: Store, owner: Owner) -> int:
+    """Store an owner (manual entry, CSV import or Matrikkel look-up; same data model)."""
+    if not owner.name.strip():
+        raise InvalidData("Eieren må ha et navn.")
+    if owner.kind not in KINDS:
+        raise InvalidData(f"Eiertype må være {' eller '.join(KINDS)}.")
+    with store.transaction() as conn:
+        cur = conn.execute(
+            "INSERT INTO owners (kommunenummer, gnr, bnr, fnr, snr, name, kind, address, share, source, reserved, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            (owner.kommunenummer, owner.gnr, owner.bnr, owner.fnr, owner.snr, owner.name.strip(), owner.kind, owner.address.strip(),
+             owner.share, owner.source, now()))
+    return int(cur.lastrowid)
+
+
+def replace_parcel_owners(store: Store, kommunenummer: str, gnr: int, bnr: int, fnr: int, snr: int, owners: list[Owner]) -> None:
+    """Replace a parcel's owners (after a fresh look-up), keeping reservation flags by name."""
+    with store.transaction() as conn:
+        reserved = {r[0] for r in conn.execute(
+            "SELECT lower(name) FROM owners WHERE kommunenummer = ? AND gnr = ? AND bnr = ? AND fnr = ? AND snr = ? AND reserved = 1",
+            (kommunenummer, gnr, bnr, fnr, snr))}
+        conn.execute("DELETE FROM owners WHERE kommunenummer = ? AND gnr = ? AND bnr = ? AND fnr = ? AND snr = ?",
+                     (kommunenummer, gnr, bnr, fnr, snr))
+        conn.executemany(
+            "INSERT INTO owners (kommunenummer, gnr, bnr, fnr, snr, name, kind, address, share, source, reserved, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(o.kommunenummer, o.gnr, o.bnr, o.fnr, o.snr, o.name, o.kind, o.address, o.share, o.source,
+              int(o.name.lower() in reserved), now()) for o in owners])
+
+
+def import_csv(store: Store, path: str | Path) -> int:
+    """Owners from CSV: ``kommunenummer,gnr,bnr[,fnr,snr],navn[,type,adresse,andel]`` (UTF-8, comma or semicolon)."""
+    text = Path(path).read_text(encoding="utf-8-sig")
+    dialect = csv.Sniffer().sniff(text.splitlines()[0], delimiters=",;")
+    rows = list(csv.DictReader(text.splitlines(), dialect=dialect))
+    if not rows or not {"kommunenummer", "gnr", "bnr", "navn"} <= set(rows[0]):
+        raise InvalidData("CSV-filen må ha kolonnene kommunenummer, gnr, bnr og navn (og gjerne fnr, snr, type, adresse, andel).")
+    count = 0
+    for i, row in enumerate(rows, start=2):
+        try:
+            owner = Owner(str(row["kommunenummer"]).zfill(4), int(row["gnr"]), int(row["bnr"]), int(row.get("fnr") or 0),
+                          int(row.get("snr") or 0), row["navn"], (row.get("type") or "person").strip().lower(),
+                          row.get("adresse") or "", row.get("andel") or "", "csv")
+        except ValueError as exc:
+            raise InvalidData(f"Linje {i} i CSV-filen: gnr/bnr må være tall ({exc}).") from exc
+        add_owner(store, owner)
+        count += 1
+    return count
+
+
+def set_reserved(store: Store, owner_id: int, reserved: bool) -> None:
+    """Set or clear the reservation flag (Reservasjonsregisteret) by hand."""
+    with store.transaction() as conn:
+        if conn.execute("UPDATE owners SET reserved = ? WHERE id = ?", (int(reserved), owner_id)).rowcount == 0:
+            raise NotFound(f"Fant ingen eier med id {owner_id}.")
+
+
+def import_reservations(store: Store, path: str | Path) -> int:
+    """Mark owners reserved from a washed list (CSV with ``navn`` and optionally ``adresse``); returns matches."""
+    rows = list(csv.DictReader(Path(path).read_text(encoding="utf-8-sig").splitlines()))
+    if rows and "navn" not in rows[0]:
+        raise InvalidData("Reservasjonslisten må ha kolonnen navn (og gjerne adresse).")
+    matched = 0
+    with store.transaction() as conn:
+        for row in rows:
+            sql, params = "UPDATE owners SET reserved = 1 WHERE lower(trim(name)) = lower(trim(?))", [row["navn"]]
+            if row.get("adresse"):
+                sql += " AND lower(trim(address)) = lower(trim(?))"
+                params.append(row["adresse"])
+            matched += conn.execute(sql, params).rowcount
+    return matched
+
+
+def lot_parcels_and_owners(store: Store, lot_id: str) -> list[dict[str, Any]]:
+    """Parcels touching a lot with their owners (one row per owner, or one per parcel without owners)."""
+    if not store.rows("SELECT 1 FROM lots WHERE lot_id = ?", (lot_id,)):
+        raise NotFound(f"Fant ingen tomt med id {lot_id}.")
+    return store.rows(
+        "SELECT p.kommunenummer, p.matrikkelnummer, p.gnr, p.bnr, p.fnr, p.snr, ROUND(lp.overlap_m2) AS overlap_m2, "
+        "o.id AS owner_id, o.name, o.kind, o.address, o.share, o.source, o.reserved "
+        "FROM lot_parcels lp JOIN parcels p ON p.id = lp.parcel_id "
+        "LEFT JOIN owners o ON o.kommunenummer = p.kommunenummer AND o.gnr = p.gnr AND o.bnr = p.bnr AND o.fnr = p.fnr AND o.snr = p.snr "
+        "WHERE lp.lot_id = ? ORDER BY lp.overlap_m2 DESC, o.name", (lot_id,))
+
+
+def log_lookup(store: Store, who: str, lot_id: str | None, basis: str, parcels: int, outcome: str) -> None:
+    """Record a look-up of owner data: who, when, which lot, on which legal basis (no owner data in the log)."""
+    if not basis.strip():
+        raise InvalidData("Oppgi rettslig grunnlag for oppslaget (f.eks. «berettiget interesse, utleveringsforskriften § 4»).")
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO owner_lookups (at, who, lot_id, basis, parcels, outcome) VALUES (?, ?, ?, ?, ?, ?)",
+                     (now(), who, lot_id, basis.strip(), parcels, outcome))
+
+
+def lookup_log(store: Store, limit: int = 200) -> list[dict[str, Any]]:
+    """Latest owner look-ups."""
+    return store.rows("SELECT at, who, lot_id, basis, parcels, outcome FROM owner_lookups ORDER BY id DESC LIMIT ?", (limit,))
+
+
+def purge(store: Store, older_than_days: int | None = None) -> int:
+    """Delete owners (all, or those stored more than ``older_than_days`` ago) for good; returns how many.
+
+    ``secure_delete`` overwrites the freed pages, the WAL is checkpointed and truncated and the file
+    is vacuumed, so no trace of the names stays in the database file.
+    """
+    sql, params = "DELETE FROM owners", []
+    if older_than_days is not None:
+        if older_than_days < 0:
+            raise InvalidData("--older-than må være et positivt antall dager.")
+        cutoff = (datetime.now(UTC) - timedelta(days=older_than_days)).replace(microsecond=0).isoformat()
+        sql += " WHERE created_at < ?"
+        params.append(cutoff)
+    store.execute("PRAGMA secure_delete = ON")
+    with store.transaction() as conn:
+        removed = conn.execute(sql, params).rowcount
+        conn.execute("DELETE FROM outreach WHERE owner_id NOT IN (SELECT id FROM owners)")
+    store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.execute("VACUUM")
+    store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return int(removed)
+
+
+def start_outreach(store: Store, lot_id: str, owner_id: int, start: datetime | None = None) -> None:
+    """Plan the outreach sequence for an owner: day 0 letter, day 3 e-mail, day 14 phone, day 30 second letter."""
+    day0 = (start or datetime.now(UTC)).date()
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM outreach WHERE lot_id = ? AND owner_id = ? AND done_at IS NULL", (lot_id, owner_id))
+        conn.executemany("INSERT INTO outreach (lot_id, owner_id, step, action, due) VALUES (?, ?, ?, ?, ?)",
+                         [(lot_id, owner_id, i, action, (day0 + timedelta(days=d)).isoformat()) for i, (d, action, _) in enumerate(OUTREACH_STEPS)])
+
+
+def due(store: Store, today: str | None = None) -> list[dict[str, Any]]:
+    """Outreach actions due today or earlier and not done (no letter steps for reserved owners)."""
+    day = today or datetime.now(UTC).date().isoformat()
+    return store.rows(
+        "SELECT r.id, r.lot_id, r.action, r.due, o.name, o.reserved FROM outreach r JOIN owners o ON o.id = r.owner_id "
+        "WHERE r.done_at IS NULL AND r.due <= ? AND NOT (o.reserved = 1 AND r.action LIKE 'brev%') ORDER BY r.due, r.lot_id",
+        (day,))
+
+
+def mark_done(store: Store, outreach_id: int, who: str) -> None:
+    """Mark an outreach action done (and log it on the lot)."""
+    with store.transaction() as conn:
+        row = conn.execute("SELECT lot_id, action FROM outreach WHERE id = ?", (outreach_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"Fant ingen oppfølging med id {outreach_id}.")
+        conn.execute("UPDATE outreach SET done_at = ? WHERE id = ?", (now(), outreach_id))
+        conn.execute("INSERT INTO crm_events (lot_id, at, who, kind, note) VALUES (?, ?, ?, 'oppfølging', ?)",
+                     (row[0], now(), who, f"Utført: {row[1]}"))

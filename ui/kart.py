@@ -1,0 +1,73 @@
+"""The folium map: Leaflet served by the app itself (static/leaflet), Kartverket background."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import folium
+
+from tomte.mapdata import LAYER_STYLES
+
+LEAFLET_JS = "/app/static/leaflet/leaflet.js"
+LEAFLET_CSS = "/app/static/leaflet/leaflet.css"
+BACKGROUNDS = {
+    "Kartverket topografisk": ("https://cache.kartverket.no/v1/wmts/1.0.0/topo/default/webmercator/{z}/{y}/{x}.png", "© Kartverket"),
+    "Kartverket gråtone": ("https://cache.kartverket.no/v1/wmts/1.0.0/topograatone/default/webmercator/{z}/{y}/{x}.png", "© Kartverket"),
+    "OpenStreetMap": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap-bidragsytere"),
+    "Ingen bakgrunn": (None, ""),
+}
+CANVAS_FROM = 1500  # features; above this the canvas renderer draws much faster than SVG
+
+
+def _local_only(root: folium.Map) -> None:
+    """Point every JS/CSS dependency at the app's own Leaflet; drop CDN-only extras (jQuery, Bootstrap)."""
+    stack: list[Any] = [root]
+    while stack:
+        element = stack.pop()
+        if hasattr(element, "default_js"):
+            element.default_js = [("leaflet", LEAFLET_JS)] if element is root else []
+        if hasattr(element, "default_css"):
+            element.default_css = [("leaflet_css", LEAFLET_CSS)] if element is root else []
+        stack.extend(getattr(element, "_children", {}).values())
+
+
+def build_map(lots: dict[str, Any], layers: dict[str, dict[str, Any]], background: str, bounds: list[list[float]] | None) -> folium.Map:
+    """A map with the lots (coloured by tier) and the chosen context layers."""
+    n = len(lots["features"]) + sum(len(v["features"]) for v in layers.values())
+    m = folium.Map(location=[59.7, 10.8], zoom_start=11, tiles=None, prefer_canvas=n >= CANVAS_FROM, control_scale=True)
+    url, attribution = BACKGROUNDS.get(background, BACKGROUNDS["Kartverket topografisk"])
+    if url:
+        folium.TileLayer(url, attr=attribution, name=background, max_zoom=19).add_to(m)
+    for name, data in layers.items():
+        style = LAYER_STYLES[name]
+        folium.GeoJson(data, name=name, style_function=lambda _f, s=style: s,
+                       tooltip=folium.GeoJsonTooltip(["navn", "status"], labels=False) if data["features"] else None).add_to(m)
+    folium.GeoJson(
+        lots, name="tomter",
+        style_function=lambda f: {"color": f["properties"]["colour"], "weight": 2, "fillOpacity": 0.45},
+        highlight_function=lambda _f: {"weight": 4},
+        tooltip=folium.GeoJsonTooltip(["lot_id", "tier", "score", "daa", "status"],
+                                      aliases=["Tomt", "Klasse", "Poeng", "Daa", "Status"]) if lots["features"] else None,
+    ).add_to(m)
+    if layers:
+        folium.LayerControl(collapsed=True).add_to(m)
+    if bounds:
+        m.fit_bounds(bounds)
+    _local_only(m)
+    return m
+
+
+def bounds_of(geojson: dict[str, Any]) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of a FeatureCollection."""
+    xs, ys = [], []
+
+    def walk(coords: Any) -> None:
+        if isinstance(coords[0], int | float):
+            xs.append(coords[0])
+            ys.append(coords[1])
+        else:
+            for c in coords:
+                walk(c)
+    for f in geojson["features"]:
+        walk(f["geometry"]["coordinates"])
+    return [[min(ys), min(xs)], [max(ys), max(xs)]] if xs else None
