@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DB     ?= data/tomte.sqlite
 PORT   ?= 8501
 
-APT_RUN  := libsqlite3-mod-spatialite
+APT_RUN  := libsqlite3-mod-spatialite fonts-dejavu-core
 APT_TEST := $(APT_RUN) chromium mapserver-bin
 
 .PHONY: run test bench demo lint system-run system-test clean

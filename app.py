@@ -1,15 +1,9 @@
-"""tomte — the Streamlit app's router: page config, shared sidebar and navigation."""
+"""tomte — the Streamlit app's router: page config and the page list (navigation is drawn by ui.nav)."""
 
 import streamlit as st
 
-st.set_page_config(page_title="tomte", page_icon="🏘️", layout="wide")
+from ui.nav import PAGES
 
-pages = [
-    st.Page("pages/oversikt.py", title="Oversikt", url_path="oversikt", default=True),
-    st.Page("pages/kommuner.py", title="Kommuner", url_path="kommuner"),
-    st.Page("pages/kart.py", title="Kart", url_path="kart"),
-    st.Page("pages/vekter.py", title="Vekter", url_path="vekter"),
-    st.Page("pages/tomter.py", title="Tomter", url_path="tomter"),
-    st.Page("pages/eksport.py", title="Eksport", url_path="eksport"),
-]
-st.navigation(pages).run()
+st.set_page_config(page_title="tomte", page_icon="🏘️", layout="wide")
+pages = [st.Page(path, title=title, url_path=url, default=(i == 0)) for i, (path, title, url) in enumerate(PAGES)]
+st.navigation(pages, position="hidden").run()

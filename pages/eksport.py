@@ -6,11 +6,13 @@ from pathlib import Path
 import streamlit as st
 
 from tomte.export import export_lots
+from ui import nav
 from ui.state import kommune_picker, run, store, synthetic_notice
 
 MIME = {"csv": "text/csv", "gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json"}
 
 st.title("Eksport")
+nav.sidebar()
 s = store()
 k = kommune_picker()
 if k is None:

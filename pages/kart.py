@@ -4,11 +4,12 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from tomte import crm, mapdata
-from ui import cached, queries
+from ui import cached, nav, queries
 from ui.kart import BACKGROUNDS, bounds_of, build_map
-from ui.state import kommune_picker, run, settings, store, synthetic_notice
+from ui.state import kommune_picker, run, safe_md, settings, store, synthetic_notice
 
 st.title("Kart")
+nav.sidebar()
 s = store()
 k = kommune_picker()
 if k is None:
@@ -27,13 +28,15 @@ shown = {name: toggles[i].toggle(label, key=f"kart_{name}") for i, (name, label)
 
 lots = cached.lots_geojson(db, k.kommunenummer, tuple(tiers), version)
 selected = st.query_params.get("lot")
-bbox = mapdata.lot_bbox(s, selected) if selected else None
+bbox = mapdata.lot_bbox(s, selected, margin=500) if selected else None
 layers = {}
 for name, on in shown.items():
     if on and (name != "parcels" or bbox is not None):
         layers[name] = cached.layer_geojson(db, k.kommunenummer, name, bbox if name == "parcels" else None, version)
-st.caption(f"{len(lots['features'])} tomter i kartet")
-folium_map = build_map(lots, layers, background, bounds_of(lots))
+dots = bool(lots["features"]) and lots["features"][0]["geometry"]["type"] == "Point"
+near = cached.lots_near(db, k.kommunenummer, tuple(tiers), bbox, version) if dots and bbox else None
+st.caption(f"{len(lots['features'])} tomter i kartet" + (" (vist som punkter; klikk for å se tomtene rundt)" if dots else ""))
+folium_map = build_map(lots, layers, background, bounds_of(lots), near)
 state = st_folium(folium_map, height=560, use_container_width=True, returned_objects=["last_active_drawing"], key=f"map_{k.kommunenummer}")
 
 clicked = (state or {}).get("last_active_drawing") or {}
@@ -57,12 +60,12 @@ if selected:
     m4.metric("Status", lot["status"])
     if lot.get("adresse"):
         st.caption(f"Nærmeste adresse: {lot['adresse']}")
-    st.markdown(f"**Hvorfor denne tomten?** {lot['explanation']}")
-    st.dataframe(queries.score_breakdown(s, selected), hide_index=True, use_container_width=True)
+    st.markdown(f"**Hvorfor denne tomten?** {safe_md(lot['explanation'])}")
+    st.dataframe(queries.score_breakdown(s, selected), hide_index=True, width="stretch")
     parcels = queries.lot_parcels(s, selected)
     if not parcels.empty:
         st.caption(f"{len(parcels)} teiger berører tomten")
-        st.dataframe(parcels, hide_index=True, use_container_width=True)
+        st.dataframe(parcels, hide_index=True, width="stretch")
     with st.form("kart_crm"):
         status = st.selectbox("Status", crm.STATUSES, index=crm.STATUSES.index(lot["status"]))
         note = st.text_area("Notat")

@@ -6,10 +6,11 @@ from pathlib import Path
 import streamlit as st
 
 from tomte import pipeline
-from ui import queries
+from ui import nav, queries
 from ui.state import analysis_settings, differanse_form, kommune_picker, run, settings, store, synthetic_notice
 
 st.title("Kommuner")
+nav.sidebar()
 s = store()
 k = kommune_picker()
 if k is None:
@@ -29,7 +30,7 @@ else:
 
 st.subheader("Kilder")
 src = queries.sources_table(s, settings().sources_file, k.kommunenummer)
-st.dataframe(src, hide_index=True, use_container_width=True) if not src.empty else st.caption("Ingen kilder satt opp.")
+st.dataframe(src, hide_index=True, width="stretch") if not src.empty else st.caption("Ingen kilder satt opp.")
 
 differanse_form()
 col1, col2 = st.columns(2)
@@ -71,4 +72,4 @@ if st.button("Importer", disabled=not (kp_file or rp_file)):
 runs = queries.fetch_runs(s, k.kommunenummer)
 if not runs.empty:
     st.subheader("Siste hentinger")
-    st.dataframe(runs, hide_index=True, use_container_width=True)
+    st.dataframe(runs, hide_index=True, width="stretch")

@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from ui import queries
+from ui import nav, queries
 from ui.state import store, synthetic_notice
 
 st.title("tomte – oversikt")
+nav.sidebar()
 st.caption("Byggbar tomtegrunn for sosial boligbygging: boligsoner i kommuneplanen minus vedtatte reguleringsplaner.")
 s = store()
 synthetic_notice()
@@ -25,10 +26,10 @@ if not funnel.empty:
                                      ("Eiere kontaktet", "contacted"), ("Aktive dialoger", "dialogue"),
                                      ("LOI/opsjon", "loi"), ("Estimerte boliger", "dwellings")], strict=True):
         col.metric(label, f"{int(total[key]):,}".replace(",", " "))
-    st.dataframe(queries.labelled(funnel), hide_index=True, use_container_width=True)
+    st.dataframe(queries.labelled(funnel), hide_index=True, width="stretch")
 frame = queries.overview(s)
 if frame.empty:
     st.info("Ingen kommuner har plandata ennå. Gå til «Kommuner» for å importere eller hente data.")
 else:
     st.subheader("Per kommune")
-    st.dataframe(queries.labelled(frame), hide_index=True, use_container_width=True)
+    st.dataframe(queries.labelled(frame), hide_index=True, width="stretch")

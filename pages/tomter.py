@@ -3,10 +3,11 @@
 import streamlit as st
 
 from tomte import crm
-from ui import queries
-from ui.state import kommune_picker, run, settings, store, synthetic_notice
+from ui import nav, queries
+from ui.state import kommune_picker, run, safe_md, settings, store, synthetic_notice
 
 st.title("Tomter")
+nav.sidebar()
 s = store()
 k = kommune_picker()
 if k is None:
@@ -18,14 +19,14 @@ if lots.empty:
     st.stop()
 st.caption(f"{len(lots)} tomter, {lots['area_m2'].sum() / 1000:,.0f} daa".replace(",", " "))
 shown = lots[["lot_id", "arealformal", "arealbruksstatus", "area_m2", "status", "flags", "latest_note"]]
-st.dataframe(queries.labelled(shown), hide_index=True, use_container_width=True)
+st.dataframe(queries.labelled(shown), hide_index=True, width="stretch")
 
 ids = list(lots["lot_id"])
 wanted = st.query_params.get("lot")
 lot_id = st.selectbox("Velg tomt", ids, index=ids.index(wanted) if wanted in ids else 0)
 st.query_params["lot"] = lot_id
 row = lots[lots["lot_id"] == lot_id].iloc[0]
-st.markdown(f"**Hvorfor denne tomten?** {row['explanation']}")
+st.markdown(f"**Hvorfor denne tomten?** {safe_md(row['explanation'])}")
 with st.form("crm"):
     status = st.selectbox("Status", crm.STATUSES, index=crm.STATUSES.index(row["status"]))
     note = st.text_area("Notat")
@@ -36,4 +37,4 @@ with st.form("crm"):
 events = queries.lot_events(s, lot_id)
 if not events.empty:
     st.subheader("Aktivitetslogg")
-    st.dataframe(events[["at", "who", "kind", "old_status", "new_status", "note"]], hide_index=True, use_container_width=True)
+    st.dataframe(events[["at", "who", "kind", "old_status", "new_status", "note"]], hide_index=True, width="stretch")

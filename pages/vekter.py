@@ -6,10 +6,11 @@ import streamlit as st
 
 from tomte import pipeline, profiles
 from tomte.scoring import AREA_PER_DWELLING_PRESETS, FACTOR_NAMES, FACTORS, score
-from ui import cached
+from ui import cached, nav
 from ui.state import kommune_picker, run, settings, store, synthetic_notice
 
 st.title("Vekter")
+nav.sidebar()
 s = store()
 k = kommune_picker()
 if k is None:

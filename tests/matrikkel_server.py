@@ -9,10 +9,10 @@ against the XSDs with lxml before sending it, so the tests prove the client read
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 from lxml import etree
 

@@ -8,8 +8,22 @@ import pytest
 
 from tomte import profiles
 from tomte.errors import InvalidData
-from tomte.scoring import (FACTORS, PRESETS, ScoringSettings, capacity, centrality, conflict_free, dwellings, factor_table,
-                           infrastructure, owners, political, score, size, tier_of)
+from tomte.scoring import (
+    FACTORS,
+    PRESETS,
+    ScoringSettings,
+    capacity,
+    centrality,
+    conflict_free,
+    dwellings,
+    factor_table,
+    infrastructure,
+    owners,
+    political,
+    score,
+    size,
+    tier_of,
+)
 
 S = ScoringSettings()
 

@@ -6,13 +6,16 @@ in EPSG:4326, so a kommune with 5,000 lots stays a few megabytes and draws fast 
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
 import geopandas as gpd
+import shapely
 
 from tomte.store import Store
 
+LARGE = 1500  # features; above this (a kommune-wide view, ~20-40 m per pixel) display geometry is simplified to 15 m
 TIER_COLOURS = {"A": "#1a9641", "B": "#a6d96a", "C": "#fdae61", "D": "#d7191c", None: "#7f7f7f"}
 LAYER_STYLES = {
     "zones": {"color": "#6a3d9a", "weight": 1, "fillOpacity": 0.08, "dashArray": "4"},
@@ -27,26 +30,47 @@ def _geojson(frame: gpd.GeoDataFrame, simplify_m: float) -> dict[str, Any]:
     if frame.empty:
         return {"type": "FeatureCollection", "features": []}
     out = frame.copy()
-    out["geometry"] = out.geometry.simplify(simplify_m, preserve_topology=True)
-    return json.loads(out.to_crs(4326).to_json(drop_id=True, to_wgs84=False))
+    for col in out.columns:
+        if col != "geometry" and out[col].dtype == object:  # tooltips are HTML: data text is escaped
+            out[col] = out[col].map(lambda v: html.escape(v) if isinstance(v, str) else v)
+    if len(out) > LARGE:  # a kommune-wide overview: coarser shapes keep the browser fast
+        simplify_m = max(simplify_m, 15.0)
+    if not (out.geom_type == "Point").all():
+        out["geometry"] = out.geometry.simplify(simplify_m, preserve_topology=True)
+    out = out.to_crs(4326)
+    out["geometry"] = shapely.set_precision(out.geometry.to_numpy(), 1e-6, mode="pointwise")  # ~0.1 m: plenty for display
+    return json.loads(out.to_json(drop_id=True, to_wgs84=False))
 
 
-def lots_geojson(store: Store, kommunenummer: str, tiers: list[str] | None = None, simplify_m: float = 2.0) -> dict[str, Any]:
-    """Active lots with id, tier, score, status, area and flags; only the given tiers when set."""
-    frame = store.read_frame(
-        "SELECT lot_id, tier, score, status, ROUND(area_m2 / 1000.0, 1) AS daa, flags, AsBinary(geom) AS geom "
-        "FROM lots WHERE kommunenummer = ? AND active = 1", (kommunenummer,))
+def lots_geojson(store: Store, kommunenummer: str, tiers: list[str] | None = None, simplify_m: float = 2.0,
+                 bbox: tuple[float, float, float, float] | None = None, points_above: int = LARGE) -> dict[str, Any]:
+    """Active lots with id, tier, score, status and area; only the given tiers when set.
+
+    Above ``points_above`` lots (a large kommune seen whole) each lot is a point at its
+    representative point, which draws fast; ``bbox`` limits the lots to an area (polygons around
+    the selected lot).
+    """
+    sql = ("SELECT lot_id, tier, CAST(ROUND(score) AS INTEGER) AS score, status, ROUND(area_m2 / 1000.0, 1) AS daa, "
+           "AsBinary(geom) AS geom FROM lots WHERE kommunenummer = ? AND active = 1")
+    params: list[object] = [kommunenummer]
+    if bbox is not None:
+        sql += " AND MbrIntersects(geom, BuildMbr(?, ?, ?, ?, 25833))"
+        params += list(bbox)
+    frame = store.read_frame(sql, params)
     if tiers is not None:
         wanted = set(tiers)
         frame = frame[frame["tier"].map(lambda t: (t or "–") in wanted)]
     frame["colour"] = frame["tier"].map(lambda t: TIER_COLOURS.get(t, TIER_COLOURS[None]))
+    if len(frame) > points_above:
+        frame["geometry"] = frame.geometry.representative_point()
     return _geojson(frame, simplify_m)
 
 
 def layer_geojson(store: Store, kommunenummer: str, layer: str, bbox: tuple[float, float, float, float] | None = None,
                   simplify_m: float = 2.0) -> dict[str, Any]:
     """A context layer for the map: zones (housing zones), approved / in_progress plans, parcels, constraints."""
-    where, params = "kommunenummer = ?", [kommunenummer]
+    where = "kommunenummer = ?"
+    params: list[object] = [kommunenummer]
     if bbox is not None:
         where += " AND MbrIntersects(geom, BuildMbr(?, ?, ?, ?, 25833))"
         params += list(bbox)

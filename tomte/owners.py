@@ -171,6 +171,17 @@ def start_outreach(store: Store, lot_id: str, owner_id: int, start: datetime | N
                          [(lot_id, owner_id, i, action, (day0 + timedelta(days=d)).isoformat()) for i, (d, action, _) in enumerate(OUTREACH_STEPS)])
 
 
+def start_outreach_for_lots(store: Store, lot_ids: list[str]) -> int:
+    """Start the sequence for every non-reserved owner of the lots (letters sent today); returns owners."""
+    count = 0
+    for lot_id in lot_ids:
+        for row in lot_parcels_and_owners(store, lot_id):
+            if row["owner_id"] and not row["reserved"]:
+                start_outreach(store, lot_id, row["owner_id"])
+                count += 1
+    return count
+
+
 def due(store: Store, today: str | None = None) -> list[dict[str, Any]]:
     """Outreach actions due today or earlier and not done (no letter steps for reserved owners)."""
     day = today or datetime.now(UTC).date().isoformat()

@@ -327,8 +327,10 @@ def lookup_owners(store: Store, settings: Settings, lot_id: str, basis: str, who
         if isinstance(result, Exception):
             missing += 1
             continue
-        owners_mod.replace_parcel_owners(store, *parcel, [owners_mod.Owner(*parcel, r.name, r.kind, r.address, r.share, "matrikkel")
-                                                          for r in result])
+        knr, gnr, bnr, fnr, snr = parcel
+        owners_mod.replace_parcel_owners(store, knr, gnr, bnr, fnr, snr,
+                                         [owners_mod.Owner(knr, gnr, bnr, fnr, snr, r.name, r.kind, r.address, r.share, "matrikkel")
+                                          for r in result])
         found += len(result)
     owners_mod.log_lookup(store, who, lot_id, basis, len(parcels), f"{found} eiere, {missing} teiger ukjent i Matrikkelen")
     return {"parcels": len(parcels), "owners": found, "missing": missing}

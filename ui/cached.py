@@ -16,6 +16,12 @@ def lots_geojson(db: str, kommunenummer: str, tiers: tuple[str, ...], version: s
     return mapdata.lots_geojson(store(), kommunenummer, list(tiers))
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def lots_near(db: str, kommunenummer: str, tiers: tuple[str, ...], bbox: tuple[float, float, float, float], version: str) -> dict[str, Any]:
+    """Lot polygons around the selected lot (when the kommune is drawn as dots)."""
+    return mapdata.lots_geojson(store(), kommunenummer, list(tiers), bbox=bbox, points_above=10**9)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def layer_geojson(db: str, kommunenummer: str, layer: str, bbox: tuple[float, float, float, float] | None, version: str) -> dict[str, Any]:
     """A context layer for the map."""

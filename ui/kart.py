@@ -31,8 +31,12 @@ def _local_only(root: folium.Map) -> None:
         stack.extend(getattr(element, "_children", {}).values())
 
 
-def build_map(lots: dict[str, Any], layers: dict[str, dict[str, Any]], background: str, bounds: list[list[float]] | None) -> folium.Map:
-    """A map with the lots (coloured by tier) and the chosen context layers."""
+def build_map(lots: dict[str, Any], layers: dict[str, dict[str, Any]], background: str, bounds: list[list[float]] | None,
+              near: dict[str, Any] | None = None) -> folium.Map:
+    """A map with the lots (coloured by tier; dots for a large kommune) and the chosen context layers.
+
+    ``near`` adds lot polygons around the selected lot when the kommune is drawn as dots.
+    """
     n = len(lots["features"]) + sum(len(v["features"]) for v in layers.values())
     m = folium.Map(location=[59.7, 10.8], zoom_start=11, tiles=None, prefer_canvas=n >= CANVAS_FROM, control_scale=True)
     url, attribution = BACKGROUNDS.get(background, BACKGROUNDS["Kartverket topografisk"])
@@ -42,13 +46,17 @@ def build_map(lots: dict[str, Any], layers: dict[str, dict[str, Any]], backgroun
         style = LAYER_STYLES[name]
         folium.GeoJson(data, name=name, style_function=lambda _f, s=style: s,
                        tooltip=folium.GeoJsonTooltip(["navn", "status"], labels=False) if data["features"] else None).add_to(m)
-    folium.GeoJson(
-        lots, name="tomter",
-        style_function=lambda f: {"color": f["properties"]["colour"], "weight": 2, "fillOpacity": 0.45},
-        highlight_function=lambda _f: {"weight": 4},
-        tooltip=folium.GeoJsonTooltip(["lot_id", "tier", "score", "daa", "status"],
-                                      aliases=["Tomt", "Klasse", "Poeng", "Daa", "Status"]) if lots["features"] else None,
-    ).add_to(m)
+    as_dots = bool(lots["features"]) and lots["features"][0]["geometry"]["type"] == "Point"
+    for data, name in ((lots, "tomter"), *(((near, "tomter nær valgt"),) if near and as_dots else ())):
+        dots = bool(data["features"]) and data["features"][0]["geometry"]["type"] == "Point"
+        folium.GeoJson(
+            data, name=name,
+            marker=folium.CircleMarker(radius=4, fill=True, weight=1) if dots else None,
+            style_function=lambda f: {"color": f["properties"]["colour"], "fillColor": f["properties"]["colour"], "weight": 2,
+                                      "fillOpacity": 0.45 if f["geometry"]["type"] != "Point" else 0.9},
+            tooltip=folium.GeoJsonTooltip(["lot_id", "tier", "score", "daa", "status"],
+                                          aliases=["Tomt", "Klasse", "Poeng", "Daa", "Status"]) if data["features"] else None,
+        ).add_to(m)
     if layers:
         folium.LayerControl(collapsed=True).add_to(m)
     if bounds:

@@ -102,6 +102,6 @@ def score_breakdown(store: Store, lot_id: str) -> pd.DataFrame:
 def lot_parcels(store: Store, lot_id: str) -> pd.DataFrame:
     """Parcels touching a lot, with overlap."""
     return pd.DataFrame(store.rows(
-        "SELECT p.matrikkelnummer AS Matrikkelnummer, p.gnr AS Gnr, p.bnr AS Bnr, ROUND(lp.overlap_m2) AS \\"Overlapp m²\\", "
-        "ROUND(lp.share * 100) AS \\"Andel av teigen %\\" FROM lot_parcels lp JOIN parcels p ON p.id = lp.parcel_id "
+        'SELECT p.matrikkelnummer AS Matrikkelnummer, p.gnr AS Gnr, p.bnr AS Bnr, ROUND(lp.overlap_m2) AS "Overlapp m²", '
+        'ROUND(lp.share * 100) AS "Andel av teigen %" FROM lot_parcels lp JOIN parcels p ON p.id = lp.parcel_id '
         "WHERE lp.lot_id = ? ORDER BY lp.overlap_m2 DESC", (lot_id,)))

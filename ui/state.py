@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -12,10 +13,16 @@ from tomte.config import Settings
 from tomte.errors import TomteError
 from tomte.store import Store, open_store
 
+_local = threading.local()
 
-@st.cache_resource(show_spinner=False)
+
 def _store(path: str) -> Store:
-    return open_store(path)
+    """One connection per script thread and database (SQLite connections belong to their thread)."""
+    stores: dict[str, Store] = getattr(_local, "stores", {})
+    if path not in stores:
+        stores[path] = open_store(path)
+        _local.stores = stores
+    return stores[path]
 
 
 def settings() -> Settings:
@@ -116,3 +123,11 @@ def analysis_settings() -> Settings:
     base = settings()
     chosen = st.session_state.get("differanse")
     return replace(base, differanse=chosen) if chosen is not None else base
+
+
+def safe_md(text: str) -> str:
+    """Text from data (plan names, notes) escaped for st.markdown, so it is shown, not interpreted."""
+    out = str(text)
+    for ch in "\\`*_{}[]()#+-.!<>|~":
+        out = out.replace(ch, "\\" + ch)
+    return out

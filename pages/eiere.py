@@ -1,0 +1,83 @@
+"""Eiere: parcels and owners of a lot; Matrikkel look-up or manual entry; the look-up log. Login first."""
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from tomte import owners, pipeline
+from ui import nav
+from ui.auth import require_login
+from ui.state import kommune_picker, run, settings, store, synthetic_notice
+
+st.title("Eiere")
+nav.sidebar()
+who = require_login()
+s = store()
+k = kommune_picker()
+if k is None:
+    st.stop()
+synthetic_notice(k.kommunenummer)
+lots = [r["lot_id"] for r in s.rows("SELECT lot_id FROM lots WHERE kommunenummer = ? AND active = 1 ORDER BY score DESC", (k.kommunenummer,))]
+if not lots:
+    st.info("Ingen tomter i kommunen ennå.")
+    st.stop()
+wanted = st.query_params.get("lot")
+lot_id = st.selectbox("Tomt", lots, index=lots.index(wanted) if wanted in lots else 0)
+st.query_params["lot"] = lot_id
+
+rows = owners.lot_parcels_and_owners(s, lot_id)
+table = pd.DataFrame(rows)
+if table.empty:
+    st.info("Ingen teiger er koblet til tomten (hent teiger under «Kommuner»).")
+else:
+    st.dataframe(table[["matrikkelnummer", "overlap_m2", "name", "kind", "share", "address", "source", "reserved"]].rename(columns={
+        "matrikkelnummer": "Teig", "overlap_m2": "Overlapp m²", "name": "Eier", "kind": "Type", "share": "Andel", "address": "Adresse",
+        "source": "Kilde", "reserved": "Reservert"}), hide_index=True, width="stretch")
+
+st.subheader("Slå opp i Matrikkelen")
+basis = st.text_input("Rettslig grunnlag (logges)", value="berettiget interesse, utleveringsforskriften § 4")
+if st.button("Slå opp eiere"):
+    result = run(lambda: pipeline.lookup_owners(s, settings(), lot_id, basis, who), "Oppslaget")
+    if result:
+        st.success(f"{result['owners']} eiere for {result['parcels']} teiger ({result['missing']} ukjente i Matrikkelen).")
+        st.rerun()
+
+st.subheader("Legg inn eier manuelt")
+parcels = sorted({(r["kommunenummer"], r["gnr"], r["bnr"], r["fnr"], r["snr"]) for r in rows})
+with st.form("manual_owner"):
+    parcel = st.selectbox("Teig", parcels, format_func=lambda p: f"{p[0]}-{p[1]}/{p[2]}" + (f"/{p[3]}/{p[4]}" if p[3] or p[4] else ""))
+    name = st.text_input("Navn")
+    kind = st.radio("Type", owners.KINDS, horizontal=True)
+    address = st.text_input("Postadresse")
+    share = st.text_input("Andel (f.eks. 1/2)")
+    if st.form_submit_button("Lagre eier") and parcel:
+        if run(lambda: owners.add_owner(s, owners.Owner(*parcel, name, kind, address, share, "manuell")), "Lagring"):
+            st.rerun()
+up = st.file_uploader("Importer eiere fra CSV (kommunenummer, gnr, bnr, navn, …)", type=["csv"])
+if up is not None and st.button("Importer CSV"):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "eiere.csv"
+        path.write_bytes(up.getvalue())
+        n = run(lambda: owners.import_csv(s, path), "Importen")
+    if n:
+        st.success(f"Importerte {n} eiere.")
+
+with st.expander("Reservasjonsregisteret"):
+    owner_ids = [(r["owner_id"], r["name"]) for r in rows if r["owner_id"]]
+    if owner_ids:
+        chosen = st.selectbox("Eier", owner_ids, format_func=lambda o: o[1])
+        reserved = st.checkbox("Reservert mot adressert reklame (ingen brev)")
+        if st.button("Lagre reservasjon") and run(lambda: owners.set_reserved(s, chosen[0], reserved), "Lagring"):
+            st.rerun()
+    wash = st.file_uploader("Importer vasket liste (CSV med navn[, adresse])", type=["csv"], key="wash")
+    if wash is not None and st.button("Merk reserverte"):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "vasket.csv"
+            path.write_bytes(wash.getvalue())
+            n = run(lambda: owners.import_reservations(s, path), "Importen")
+        st.success(f"{n} eiere merket som reservert.")
+
+st.subheader("Oppslagslogg")
+st.dataframe(pd.DataFrame(owners.lookup_log(s)), hide_index=True, width="stretch")
