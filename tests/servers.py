@@ -51,6 +51,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
     do_POST = do_GET  # noqa: N815  routes read the body themselves
+    do_PATCH = do_GET  # noqa: N815
 
 
 class _Server(ThreadingHTTPServer):

@@ -56,3 +56,19 @@ def test_gpkg_geojson_and_csv_carry_the_same_lots(demo_copy: Path, tmp_path: Pat
 
 def test_formula_cells_are_neutralised() -> None:
     assert [safe_cell(v) for v in ["=1+1", "+47", "-2", "@SUM", "ok", 5]] == ["'=1+1", "'+47", "'-2", "'@SUM", "ok", 5]
+
+
+def test_owner_names_only_when_asked(demo_copy: Path, tmp_path: Path) -> None:
+    from tomte import owners
+
+    s = open_store(demo_copy)
+    lot = s.scalar("SELECT l.lot_id FROM lots l JOIN lot_parcels lp ON lp.lot_id = l.lot_id WHERE l.kommunenummer = '3207' LIMIT 1")
+    p = s.rows("SELECT p.kommunenummer, p.gnr, p.bnr FROM lot_parcels lp JOIN parcels p ON p.id = lp.parcel_id WHERE lot_id = ? LIMIT 1", (lot,))[0]
+    owners.add_owner(s, owners.Owner(p["kommunenummer"], p["gnr"], p["bnr"], 0, 0, "Ingrid Eier"))
+    s.close()
+    _export(demo_copy, "csv", tmp_path / "plain.csv")
+    assert b"Ingrid Eier" not in (tmp_path / "plain.csv").read_bytes()
+    subprocess.run([sys.executable, "-m", "tomte", "--db", str(demo_copy), "--quiet", "export", "--kommune", "3207", "--format", "csv",
+                    "--out", str(tmp_path / "owners.csv"), "--with-owners"], check=True, capture_output=True)
+    rows = list(csv.DictReader((tmp_path / "owners.csv").open(encoding="utf-8-sig")))
+    assert next(r for r in rows if r["lot_id"] == lot)["eiere"] == "Ingrid Eier"

@@ -99,7 +99,7 @@ def cmd_lots(args, settings, say) -> int:
 def cmd_export(args, settings, say) -> int:
     store = open_store(settings.db_path, create=False)
     k = pipeline.kommuners_resolve(store, args.kommune)
-    n = export_lots(store, k.kommunenummer, args.format, args.out)
+    n = export_lots(store, k.kommunenummer, args.format, args.out, with_owners=args.with_owners)
     print(f"Skrev {n} tomter til {args.out} ({args.format})")
     return 0
 
@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--kommune", required=True)
     s.add_argument("--format", choices=FORMATS, required=True)
     s.add_argument("--out", required=True)
+    s.add_argument("--with-owners", action="store_true", help="ta med eiernavn (personopplysninger; bare når det trengs)")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("crm", help="CRM: status og notater for tomter")

@@ -125,6 +125,16 @@ def lot_parcels_and_owners(store: Store, lot_id: str) -> list[dict[str, Any]]:
         "WHERE lp.lot_id = ? ORDER BY lp.overlap_m2 DESC, o.name", (lot_id,))
 
 
+def owner_names_by_lot(store: Store, kommunenummer: str) -> dict[str, str]:
+    """Owner names per active lot ("A; B"), for exports that explicitly ask for them."""
+    rows = store.rows(
+        "SELECT lp.lot_id, GROUP_CONCAT(DISTINCT o.name) AS names FROM lot_parcels lp JOIN lots l ON l.lot_id = lp.lot_id "
+        "JOIN parcels p ON p.id = lp.parcel_id JOIN owners o ON o.kommunenummer = p.kommunenummer AND o.gnr = p.gnr "
+        "AND o.bnr = p.bnr AND o.fnr = p.fnr AND o.snr = p.snr WHERE l.kommunenummer = ? AND l.active = 1 GROUP BY lp.lot_id",
+        (kommunenummer,))
+    return {r["lot_id"]: "; ".join(sorted(r["names"].split(","))) for r in rows}
+
+
 def log_lookup(store: Store, who: str, lot_id: str | None, basis: str, parcels: int, outcome: str) -> None:
     """Record a look-up of owner data: who, when, which lot, on which legal basis (no owner data in the log)."""
     if not basis.strip():

@@ -131,3 +131,15 @@ def safe_md(text: str) -> str:
     for ch in "\\`*_{}[]()#+-.!<>|~":
         out = out.replace(ch, "\\" + ch)
     return out
+
+
+def secrets_env() -> dict[str, str]:
+    """The environment plus ``[tomte]`` values from Streamlit secrets (e.g. TOMTE_AIRTABLE_TOKEN)."""
+    import os
+
+    env = dict(os.environ)
+    try:
+        env.update({str(k): str(v) for k, v in dict(st.secrets.get("tomte", {})).items()})
+    except Exception:  # noqa: BLE001 - no or malformed secrets file: the environment alone
+        pass
+    return env
