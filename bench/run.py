@@ -83,6 +83,7 @@ def main() -> int:
     parser.add_argument("--plans", type=int, default=5_000)
     parser.add_argument("--out", default="bench/out")
     parser.add_argument("--repeats", type=int, default=3, help="runs per fast algorithm (median); seed runs once")
+    parser.add_argument("--sync-kommuner", type=int, default=12, help="synthetic kommuner in the sync benchmark")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -106,7 +107,45 @@ def main() -> int:
           f"{per_plan * PLANS_NATIONAL:.0f} s med tomte, {results['seed'][0] / len(plans) * PLANS_NATIONAL / 60:.0f} min med seed-algoritmen")
     _bench_store(out)
     rescore_ms = _bench_rescoring()
+    _bench_sync(out, args.sync_kommuner)
     return 0 if ok and rescore_ms < 50 else 1
+
+
+def _bench_sync(out: Path, n: int) -> None:
+    """Sync many synthetic kommuner (real boundaries, demo-sized plan data, file sources) in parallel."""
+    from tomte import kommuner
+    from tomte.config import Settings
+    from tomte.demo import generate_kommune
+    from tomte.store import open_store
+    from tomte.sync import run_sync
+
+    path = out / "sync_bench.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    store = open_store(path)
+    kommuner.load_kommuner(store)
+    numbers = [r["kommunenummer"] for r in store.rows("SELECT kommunenummer FROM kommuner WHERE kommunenummer LIKE '32%' ORDER BY 1")][:n]
+    lines = []
+    for knr in numbers:
+        kp, rp, _, _ = generate_kommune(knr, kommuner.boundary(store, knr).union_all(), 2, 7)
+        kp.rename(columns={"zone_key": "lokalId", "arealformal": "arealformål"})[["lokalId", "arealformål", "arealbruksstatus", "geometry"]].to_file(out / f"kp_{knr}.geojson")
+        rp.assign(objekttypenavn="RpOmråde").rename(columns={"area_key": "lokalId", "planid": "planidentifikasjon", "vertikalniva": "vertikalnivå"})[
+            ["lokalId", "objekttypenavn", "planidentifikasjon", "planstatus", "vertikalnivå", "geometry"]].to_file(out / f"rp_{knr}.geojson")
+        for role, name in (("kommuneplan", "kp"), ("reguleringsplan", "rp")):
+            lines.append(f'[[source]]\nkommune = "{knr}"\nrole = "{role}"\nkind = "file"\npath = "{(out / f"{name}_{knr}.geojson").resolve()}"\n')
+    (out / "sync_sources.toml").write_text("".join(lines))
+    (out / "empty.toml").write_text("")
+    settings = Settings.from_env(path).with_(sources_file=out / "empty.toml")
+    workers = os.cpu_count() or 1
+    t0 = time.perf_counter()
+    report = run_sync(store, settings, None, str(out / "sync_sources.toml"), False, lambda _m: None, workers=workers)
+    seconds = time.perf_counter() - t0
+    lots = sum(c.lots for c in report.kommuner.values())
+    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    per_min = len(report.kommuner) / seconds * 60
+    print(f"Synk: {len(report.kommuner)} kommuner (~1100 soner, ~420 planer hver) på {seconds:.1f} s med {workers} prosesser: "
+          f"{per_min:.1f} kommuner/min, {lots / seconds:.0f} tomter/s, topp-RSS {rss:.0f} MB per prosess; "
+          f"alle 357 kommuner: ca. {357 / per_min:.0f} min (uten nettverkstid){'' if report.ok else ' – FEIL: ' + report.summary()}")
 
 
 def _bench_rescoring(n: int = 10_000) -> float:

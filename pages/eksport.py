@@ -8,8 +8,8 @@ import streamlit as st
 from tomte import airtable
 from tomte.errors import TomteError
 from tomte.export import export_lots
-from ui.auth import require_login
 from ui import nav
+from ui.auth import require_login
 from ui.state import kommune_picker, run, secrets_env, store, synthetic_notice
 
 MIME = {"csv": "text/csv", "gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json"}

@@ -112,10 +112,16 @@ def cmd_crm_set(args, settings, say) -> int:
 
 
 def cmd_sync(args, settings, say) -> int:
+    import logging
+
     from tomte.sync import run_sync
 
+    interactive = sys.stderr.isatty()
+    if not interactive:  # cron / systemd: quiet, structured log lines instead of progress
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s level=%(levelname)s %(name)s %(message)s")
     store = open_store(settings.db_path)
-    report = run_sync(store, settings, args.kommune or None, args.sources, args.refresh, say)
+    report = run_sync(store, settings, args.kommune or None, args.sources, args.refresh, say if interactive else (lambda _m: None),
+                      workers=args.workers)
     if args.report:
         Path(args.report).write_text(report.render(str(args.report).endswith(".html")), encoding="utf-8")
     print(report.summary())
@@ -250,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--kommune", action="append", help="kommunenummer (kan gjentas); standard: alle med kilder")
     s.add_argument("--sources")
     s.add_argument("--report", help="skriv rapport (Markdown, eller HTML når filnavnet slutter på .html)")
-    s.add_argument("--refresh", action="store_true")
+    s.add_argument("--refresh", action="store_true", help="spør alle tjenestene på nytt (ellers brukes hurtigbufferen innen maks alder)")
+    s.add_argument("--workers", type=int, help="kommuner i parallell (standard: antall CPU-er)")
     s.set_defaults(func=cmd_sync)
     return p
 

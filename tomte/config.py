@@ -7,6 +7,7 @@ mutable settings.
 Environment variables
 ---------------------
 TOMTE_DB            SpatiaLite file (default ``data/tomte.sqlite``)
+TOMTE_SOURCES       the source registry (default ``data/sources.toml``, shipped with tomte)
 TOMTE_CACHE_DIR     HTTP cache directory (default ``data/cache``)
 TOMTE_CACHE_HOURS   max age of cached HTTP responses in hours (default 24)
 TOMTE_HTTP_TIMEOUT  seconds before a request is abandoned (default 30)
@@ -152,6 +153,7 @@ class Settings:
         path = Path(db_path or env.get("TOMTE_DB") or DATA_DIR / "tomte.sqlite")
         retention = env.get("TOMTE_OWNER_RETENTION_DAYS")
         return cls(db_path=path, http=http, user=env.get("TOMTE_USER", env.get("USER", "analytiker")),
+                   sources_file=Path(env.get("TOMTE_SOURCES") or DATA_DIR / "sources.toml"),
                    owner_retention_days=int(retention) if retention else None)
 
     def with_(self, **changes: object) -> Settings:

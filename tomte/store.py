@@ -140,11 +140,18 @@ CREATE TABLE outreach (
 CREATE INDEX outreach_due ON outreach (done_at, due);
 """
 
+_M4_SQL = """
+CREATE TABLE sync_items (
+    run_id INTEGER NOT NULL, kommunenummer TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT, finished_at TEXT,
+    message TEXT, changes TEXT DEFAULT '{}', PRIMARY KEY (run_id, kommunenummer));
+"""
+
 Migration = tuple[int, str, Sequence[tuple[str, str]]]
 MIGRATIONS: list[Migration] = [
     (1, _M1_SQL, [(t, "MULTIPOLYGON") for t in GEOMETRY_TABLES]),
     (2, _M2_SQL, [("layers", "GEOMETRY")]),
     (3, _M3_SQL, []),
+    (4, _M4_SQL, []),
 ]
 
 
