@@ -185,7 +185,7 @@ def notifications(report: SyncReport) -> list[str]:
 def notify(items: list[str], env: dict[str, str] | None = None) -> list[str]:
     """Send the items by SMTP and/or webhook when configured; returns the channels used."""
     e = os.environ if env is None else env
-    used = []
+    used: list[str] = []
     if not items:
         return used
     text = "tomte har funnet:\n" + "\n".join(f"- {i}" for i in items)
