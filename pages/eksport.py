@@ -8,19 +8,12 @@ import streamlit as st
 from tomte import airtable
 from tomte.errors import TomteError
 from tomte.export import export_lots
-from ui import nav
 from ui.auth import require_login
-from ui.state import kommune_picker, run, secrets_env, store, synthetic_notice
+from ui.state import page, run, secrets_env
 
 MIME = {"csv": "text/csv", "gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json"}
 
-st.title("Eksport")
-nav.sidebar()
-s = store()
-k = kommune_picker()
-if k is None:
-    st.stop()
-synthetic_notice(k.kommunenummer)
+s, k = page("Eksport")
 with_owners = st.checkbox("Ta med eiernavn (personopplysninger – krever innlogging)")
 if with_owners:
     require_login()

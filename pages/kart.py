@@ -3,18 +3,12 @@
 import streamlit as st
 from streamlit_folium import st_folium
 
-from tomte import crm, mapdata
-from ui import cached, nav, queries
+from tomte import mapdata
+from ui import cached, queries
 from ui.kart import BACKGROUNDS, bounds_of, build_map
-from ui.state import kommune_picker, run, safe_md, settings, store, synthetic_notice
+from ui.state import crm_form, page, safe_md, settings
 
-st.title("Kart")
-nav.sidebar()
-s = store()
-k = kommune_picker()
-if k is None:
-    st.stop()
-synthetic_notice(k.kommunenummer)
+s, k = page("Kart")
 db = str(settings().db_path)
 version = cached.data_version(k.kommunenummer)
 
@@ -66,10 +60,4 @@ if selected:
     if not parcels.empty:
         st.caption(f"{len(parcels)} teiger berører tomten")
         st.dataframe(parcels, hide_index=True, width="stretch")
-    with st.form("kart_crm"):
-        status = st.selectbox("Status", crm.STATUSES, index=crm.STATUSES.index(lot["status"]))
-        note = st.text_area("Notat")
-        if st.form_submit_button("Lagre"):
-            if run(lambda: crm.set_status(s, selected, status, note, settings().user), "Lagring"):
-                st.success("Lagret.")
-                st.rerun()
+    crm_form(s, selected, lot["status"], "kart_crm")

@@ -6,17 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from tomte import crm, letters, owners
-from ui import nav
 from ui.auth import require_login
-from ui.state import kommune_picker, run, store, synthetic_notice
+from ui.state import page, run
 
-st.title("Pipeline")
-nav.sidebar()
-s = store()
-k = kommune_picker()
-if k is None:
-    st.stop()
-synthetic_notice(k.kommunenummer)
+s, k = page("Pipeline")
 lots = pd.DataFrame(s.rows("SELECT lot_id, status, tier, score, ROUND(area_m2 / 1000.0, 1) AS daa FROM lots "
                            "WHERE kommunenummer = ? AND active = 1 ORDER BY score DESC", (k.kommunenummer,)))
 if lots.empty:

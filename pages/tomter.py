@@ -2,17 +2,10 @@
 
 import streamlit as st
 
-from tomte import crm
-from ui import nav, queries
-from ui.state import kommune_picker, run, safe_md, settings, store, synthetic_notice
+from ui import queries
+from ui.state import crm_form, page, safe_md
 
-st.title("Tomter")
-nav.sidebar()
-s = store()
-k = kommune_picker()
-if k is None:
-    st.stop()
-synthetic_notice(k.kommunenummer)
+s, k = page("Tomter")
 lots = queries.lots(s, k.kommunenummer)
 if lots.empty:
     st.info("Ingen tomter. Importer eller hent plandata og kjør analysen under «Kommuner».")
@@ -27,13 +20,7 @@ lot_id = st.selectbox("Velg tomt", ids, index=ids.index(wanted) if wanted in ids
 st.query_params["lot"] = lot_id
 row = lots[lots["lot_id"] == lot_id].iloc[0]
 st.markdown(f"**Hvorfor denne tomten?** {safe_md(row['explanation'])}")
-with st.form("crm"):
-    status = st.selectbox("Status", crm.STATUSES, index=crm.STATUSES.index(row["status"]))
-    note = st.text_area("Notat")
-    if st.form_submit_button("Lagre"):
-        if run(lambda: crm.set_status(s, lot_id, status, note, settings().user), "Lagring"):
-            st.success("Lagret.")
-            st.rerun()
+crm_form(s, lot_id, row["status"], "crm")
 events = queries.lot_events(s, lot_id)
 if not events.empty:
     st.subheader("Aktivitetslogg")

@@ -6,16 +6,10 @@ import streamlit as st
 
 from tomte import pipeline, profiles
 from tomte.scoring import AREA_PER_DWELLING_PRESETS, FACTOR_NAMES, FACTORS, score
-from ui import cached, nav
-from ui.state import kommune_picker, run, settings, store, synthetic_notice
+from ui import cached
+from ui.state import page, run, settings
 
-st.title("Vekter")
-nav.sidebar()
-s = store()
-k = kommune_picker()
-if k is None:
-    st.stop()
-synthetic_notice(k.kommunenummer)
+s, k = page("Vekter")
 
 names = profiles.names(s)
 c1, c2 = st.columns(2)

@@ -143,3 +143,30 @@ def secrets_env() -> dict[str, str]:
     except Exception:  # noqa: BLE001 - no or malformed secrets file: the environment alone
         pass
     return env
+
+
+def page(title: str) -> tuple[Store, kommuner.Kommune]:
+    """The common start of a kommune page: title, navigation, store, kommune picker, synthetic notice."""
+    from ui import nav
+
+    st.title(title)
+    nav.sidebar()
+    s = store()
+    k = kommune_picker()
+    if k is None:
+        st.stop()
+        raise SystemExit  # unreachable
+    synthetic_notice(k.kommunenummer)
+    return s, k
+
+
+def crm_form(s: Store, lot_id: str, current: str, key: str) -> None:
+    """Change a lot's status and/or add a note (logged in the CRM)."""
+    from tomte import crm
+
+    with st.form(key):
+        status = st.selectbox("Status", crm.STATUSES, index=crm.STATUSES.index(current))
+        note = st.text_area("Notat")
+        if st.form_submit_button("Lagre") and run(lambda: crm.set_status(s, lot_id, status, note, settings().user), "Lagring"):
+            st.success("Lagret.")
+            st.rerun()
