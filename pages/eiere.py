@@ -9,7 +9,7 @@ import streamlit as st
 from tomte import owners, pipeline
 from ui import nav
 from ui.auth import require_login
-from ui.state import kommune_picker, run, settings, store, synthetic_notice
+from ui.state import kommune_picker, run, secrets_env, settings, store, synthetic_notice
 
 st.title("Eiere")
 nav.sidebar()
@@ -38,11 +38,18 @@ else:
 
 st.subheader("Slå opp i Matrikkelen")
 basis = st.text_input("Rettslig grunnlag (logges)", value="berettiget interesse, utleveringsforskriften § 4")
-if st.button("Slå opp eiere"):
-    result = run(lambda: pipeline.lookup_owners(s, settings(), lot_id, basis, who), "Oppslaget")
+c1, c2 = st.columns(2)
+if c1.button("Slå opp eiere for denne tomten"):
+    result = run(lambda: pipeline.lookup_owners(s, settings(), lot_id, basis, who, env=secrets_env()), "Oppslaget")
     if result:
         st.success(f"{result['owners']} eiere for {result['parcels']} teiger ({result['missing']} ukjente i Matrikkelen).")
         st.rerun()
+shortlist = [r["lot_id"] for r in s.rows("SELECT lot_id FROM lots WHERE kommunenummer = ? AND active = 1 AND tier = 'A'", (k.kommunenummer,))]
+if c2.button(f"Slå opp for kortlisten ({len(shortlist)} A-tomter)", disabled=not shortlist):
+    with st.status("Slår opp i Matrikkelen …") as box:
+        result = run(lambda: pipeline.lookup_owners_many(s, settings(), shortlist, basis, who, env=secrets_env(), progress=st.write), "Oppslaget")
+        if result:
+            box.update(label=f"{result['owners']} eiere for {result['parcels']} teiger på {result['lots']} tomter", state="complete")
 
 st.subheader("Legg inn eier manuelt")
 parcels = sorted({(r["kommunenummer"], r["gnr"], r["bnr"], r["fnr"], r["snr"]) for r in rows})

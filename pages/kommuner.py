@@ -5,7 +5,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from tomte import pipeline
+from tomte import pipeline, political
+from tomte.sources import registry
 from ui import nav, queries
 from ui.state import analysis_settings, differanse_form, kommune_picker, run, settings, store, synthetic_notice
 
@@ -27,6 +28,26 @@ if info:
     st.caption(f"Kommuneplan fra: {info.get('kp_source') or '–'} · Reguleringsplaner fra: {info.get('rp_source') or '–'}")
 else:
     st.info("Ingen plandata for denne kommunen ennå.")
+
+growth = political.population_growth(s, k.kommunenummer)
+if growth:
+    st.caption(f"Befolkningsvekst {growth[1]}–{growth[2]}: {growth[0]:.1f} % (SSB 06913)".replace(".", ","))
+
+with st.expander("Politisk vilje"):
+    will = s.rows("SELECT score, note FROM political_will WHERE kommunenummer = ?", (k.kommunenummer,))
+    with st.form("politisk"):
+        score = st.slider("Politisk vilje (0 = imot, 1 = ivrig)", 0.0, 1.0, float(will[0]["score"]) if will else 0.5, 0.05)
+        note = st.text_input("Begrunnelse", value=will[0]["note"] if will else "")
+        if st.form_submit_button("Lagre") and run(lambda: political.set_will(s, k.kommunenummer, score, note), "Lagring"):
+            st.success("Lagret; kjør analysen på nytt for nye poeng.")
+    up_will = st.file_uploader("Importer tabell (CSV: kommunenummer, score, note)", type=["csv"], key="will_csv")
+    if up_will is not None and st.button("Importer politisk vilje"):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "vilje.csv"
+            path.write_bytes(up_will.getvalue())
+            n = run(lambda: political.import_csv(s, path), "Importen")
+        if n:
+            st.success(f"{n} kommuner oppdatert.")
 
 st.subheader("Kilder")
 src = queries.sources_table(s, settings().sources_file, k.kommunenummer)
@@ -51,6 +72,27 @@ with col2:
         result = run(lambda: pipeline.analyse(s, analysis_settings(), k.kommunenummer), "Analysen")
         if result:
             st.success(result.summary())
+
+with st.expander("Legg til en kilde"):
+    with st.form("ny_kilde"):
+        role = st.selectbox("Rolle", registry.ROLES)
+        kind = st.selectbox("Type", ["wfs", "ogcapi", "file"])
+        url = st.text_input("Adresse (URL)")
+        name = st.text_input("Typenavn (WFS) eller samling (OGC API)")
+        layer = st.text_input("Lag (for constraint/infrastruktur, f.eks. flomsone, veg, holdeplass, sentrum)")
+        upload = st.file_uploader("…eller last opp en fil", key="source_file")
+        if st.form_submit_button("Lagre kilden"):
+            entry = {"kommune": k.kommunenummer, "role": role, "kind": "file" if upload is not None else kind}
+            if upload is not None:
+                entry["path"] = str(registry.save_upload(settings().db_path.parent, k.kommunenummer, upload.name, upload.getvalue()))
+            else:
+                entry["url"] = url
+                entry["typename" if kind == "wfs" else "collection"] = name or None
+            if layer:
+                entry["layer"] = layer
+            if run(lambda: registry.add_source(s, registry.parse_source({k2: v for k2, v in entry.items() if v}, "appen")), "Lagring"):
+                st.success("Kilden er lagret; den brukes ved neste henting.")
+                st.rerun()
 
 st.subheader("Importer plandata fra filer")
 st.caption("SOSI-GML 3.2, GeoJSON eller GeoPackage (formatet gjenkjennes på innholdet).")

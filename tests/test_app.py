@@ -116,3 +116,17 @@ def test_differanse_rules_are_settings_in_the_app(demo_copy: Path, monkeypatch) 
     assert not at.exception
     after = open_store(demo_copy).scalar("SELECT COUNT(*) FROM lots WHERE kommunenummer = '3207' AND active = 1")
     assert after > before  # infill adds the nåværende housing zones
+
+
+def test_add_a_source_in_the_app(demo_copy: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TOMTE_DB", str(demo_copy))
+    at = open_page("kommuner.py", kommune="3212")
+    next(t for t in at.text_input if t.label == "Adresse (URL)").input("https://kart.nesodden.kommune.no/wfs")
+    next(t for t in at.text_input if t.label.startswith("Typenavn")).input("app:KpArealformalOmrade")
+    next(b for b in at.button if b.label == "Lagre kilden").click().run()
+    assert not at.exception
+    from tomte.store import open_store
+
+    rows = open_store(demo_copy).rows("SELECT kommunenummer, role, kind, url, typename FROM sources")
+    assert rows == [{"kommunenummer": "3212", "role": "kommuneplan", "kind": "wfs", "url": "https://kart.nesodden.kommune.no/wfs",
+                     "typename": "app:KpArealformalOmrade"}]

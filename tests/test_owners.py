@@ -143,3 +143,19 @@ def test_outreach_sequence_and_due_list(store) -> None:
     owners.mark_done(store, due_15[0]["id"], "test")
     assert len([r for r in owners.due(store, "2026-11-15") if r["name"] == "Kari"]) == 2
     assert [r["action"] for r in owners.due(store, "2026-12-01") if r["name"] == "Kari"][-1] == "brev 2"
+
+
+def test_shortlist_lookup_logs_each_lot(lot_with_parcels, wsdl_dir: Path) -> None:
+    from tests.matrikkel_server import matrikkel_server
+    from tomte import pipeline
+    from tomte.config import Settings
+
+    db, lot = lot_with_parcels
+    s = open_store(db)
+    other = s.scalar("SELECT lot_id FROM lots WHERE lot_id != ? AND active = 1 AND lot_id IN (SELECT lot_id FROM lot_parcels) LIMIT 1", (lot,))
+    with matrikkel_server(wsdl_dir) as (base, _, errors):
+        env = {"TOMTE_MATRIKKEL_URL": base, "TOMTE_MATRIKKEL_USER": "tomte", "TOMTE_MATRIKKEL_PASSWORD": "hemmelig",
+               "TOMTE_MATRIKKEL_WSDL": str(wsdl_dir)}
+        total = pipeline.lookup_owners_many(s, Settings.from_env(db), [lot, other], "berettiget interesse", "kari", env=env)
+    assert total["lots"] == 2 and total["owners"] == 2 and errors == []
+    assert [r["lot_id"] for r in owners.lookup_log(s)][:2] == [other, lot]

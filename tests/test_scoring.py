@@ -130,3 +130,20 @@ def test_demo_lots_carry_a_reason_for_every_point(demo_db) -> None:
         assert set(detail) == set(FACTORS)
         assert sum(d["points"] for d in detail.values()) == pytest.approx(r["score"], abs=0.5)
         assert all(d["reason"] for d in detail.values())
+
+
+def test_political_will_set_and_imported(store, tmp_path) -> None:
+    from tomte import political
+
+    political.set_will(store, "3207", 0.7, "vedtak om boligprogram")
+    f = tmp_path / "vilje.csv"
+    f.write_text("kommunenummer;score;note\n3218;80;positiv\n301;0,3;\n")
+    assert political.import_csv(store, f) == 2
+    rows = {r["kommunenummer"]: r["score"] for r in store.rows("SELECT * FROM political_will")}
+    assert rows == {"3207": 0.7, "3218": 0.8, "0301": 0.3}
+    with pytest.raises(InvalidData):
+        political.set_will(store, "3207", 1.5)
+    store.conn.executemany("INSERT INTO ssb_values VALUES ('06913', '3207', 'Folkemengde', ?, ?, NULL, 'x', 0)",
+                           [("2020", 60000.0), ("2025", 63000.0)])
+    growth, first, last = political.population_growth(store, "3207")
+    assert growth == pytest.approx(5.0) and (first, last) == ("2020", "2025")

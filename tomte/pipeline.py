@@ -299,7 +299,7 @@ def build_demo_database(store: Store, settings: Settings, progress: Progress | N
 
 
 def lookup_owners(store: Store, settings: Settings, lot_id: str, basis: str, who: str,
-                  client: Any | None = None, progress: Progress | None = None) -> dict[str, int]:
+                  client: Any | None = None, progress: Progress | None = None, env: dict[str, str] | None = None) -> dict[str, int]:
     """Ask the Matrikkel API for the owners of every parcel under a lot; log who asked and why.
 
     The log line is written whatever the outcome (no owner data in it); found owners replace the
@@ -316,7 +316,7 @@ def lookup_owners(store: Store, settings: Settings, lot_id: str, basis: str, who
         owners_mod.log_lookup(store, who, lot_id, basis, 0, "ingen teiger koblet")
         return {"parcels": 0, "owners": 0, "missing": 0}
     try:
-        matrikkel = client or MatrikkelClient(MatrikkelConfig.from_env())
+        matrikkel = client or MatrikkelClient(MatrikkelConfig.from_env(env))
         say(f"Slår opp eiere for {len(parcels)} teiger i Matrikkelen …")
         results = matrikkel.owners_many(sorted(parcels))
     except TomteError as exc:
@@ -334,3 +334,18 @@ def lookup_owners(store: Store, settings: Settings, lot_id: str, basis: str, who
         found += len(result)
     owners_mod.log_lookup(store, who, lot_id, basis, len(parcels), f"{found} eiere, {missing} teiger ukjent i Matrikkelen")
     return {"parcels": len(parcels), "owners": found, "missing": missing}
+
+
+def lookup_owners_many(store: Store, settings: Settings, lot_ids: list[str], basis: str, who: str,
+                       env: dict[str, str] | None = None, progress: Progress | None = None) -> dict[str, int]:
+    """Owner look-up for a shortlist: one Matrikkel client (cache, concurrency limit) and one log line per lot."""
+    from tomte.sources.matrikkel import MatrikkelClient, MatrikkelConfig
+
+    client = MatrikkelClient(MatrikkelConfig.from_env(env))
+    total = {"lots": 0, "parcels": 0, "owners": 0, "missing": 0}
+    for lot_id in lot_ids:
+        result = lookup_owners(store, settings, lot_id, basis, who, client=client, progress=progress)
+        total["lots"] += 1
+        for key in ("parcels", "owners", "missing"):
+            total[key] += result[key]
+    return total

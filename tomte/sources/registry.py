@@ -172,3 +172,13 @@ def merged(shipped: Path | None, store: Store | None = None, extra: Path | None 
 def for_kommune(sources: list[Source], kommunenummer: str) -> list[Source]:
     """Sources of one kommune."""
     return [s for s in sources if s.kommune == kommunenummer]
+
+
+def save_upload(base_dir: Path, kommunenummer: str, name: str, data: bytes) -> Path:
+    """Keep a file uploaded in the app as a source (``<db dir>/uploads/<kommune>/<name>``)."""
+    safe = "".join(c for c in Path(name).name if c.isalnum() or c in "._-") or "kilde"
+    folder = Path(base_dir) / "uploads" / kommunenummer
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / safe
+    path.write_bytes(data)
+    return path.resolve()
