@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -163,10 +162,3 @@ def mapserver_wfs(data: Path, layer: str, extent: tuple[float, float, float, flo
     with fake_server({"/wfs": route}) as (url, server):
         mapfile.write_text(MAPFILE.format(extent=" ".join(map(str, extent)), url=url, layer=layer, data=data))
         yield url + "/wfs", server
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -83,7 +83,7 @@ def cmd_analyse(args, settings, say) -> int:
 
 def cmd_lots(args, settings, say) -> int:
     store = open_store(settings.db_path, create=False)
-    k = pipeline.kommuners_resolve(store, args.kommune)
+    k = pipeline.resolve_kommune(store, args.kommune)
     rows = lot_rows(store, k.kommunenummer, include_archived=args.all)
     if args.json:
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
@@ -98,7 +98,7 @@ def cmd_lots(args, settings, say) -> int:
 
 def cmd_export(args, settings, say) -> int:
     store = open_store(settings.db_path, create=False)
-    k = pipeline.kommuners_resolve(store, args.kommune)
+    k = pipeline.resolve_kommune(store, args.kommune)
     n = export_lots(store, k.kommunenummer, args.format, args.out, with_owners=args.with_owners)
     print(f"Skrev {n} tomter til {args.out} ({args.format})")
     return 0
@@ -133,7 +133,7 @@ def cmd_discover(args, settings, say) -> int:
     from tomte.sources.discovery import KARTKATALOG, discover
 
     store = open_store(settings.db_path)
-    k = pipeline.kommuners_resolve(store, args.kommune)
+    k = pipeline.resolve_kommune(store, args.kommune)
     http = Http(settings.http, refresh=True)
     proposals = discover(http, k.kommunenummer, k.navn, args.kartkatalog or KARTKATALOG)
     if not proposals:

@@ -44,7 +44,7 @@ class HttpSettings:
     rate_per_host: float = 4.0
     cache_dir: Path = DATA_DIR / "cache"
     cache_hours: float = 24.0
-    user_agent: str = "tomte/0.1 (+https://github.com/tredje-boligsektor/tomte; tomte@example.invalid)"
+    user_agent: str = "tomte/0.1 (tomteanalyse for sosial boligbygging; python-requests)"
 
 
 @dataclass(frozen=True)

@@ -167,13 +167,8 @@ def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray) -> tuple[np.ndarray,
     return result, cuts_per_zone
 
 
-def lot_id(kommunenummer: str, zone_key: str, geom: BaseGeometry) -> str:
-    """A stable id: the same zone and the same geometry give the same id on every run."""
-    return lot_ids(kommunenummer, [zone_key], np.array([geom], dtype=object))[0]
-
-
 def lot_ids(kommunenummer: str, zone_keys: list[str], geoms: np.ndarray) -> list[str]:
-    """Ids from the zone key and the lot's area, bounds and centroid rounded to centimetres.
+    """Stable lot ids: from the zone key and the lot's area, bounds and centroid rounded to centimetres.
 
     GEOS is deterministic, so the same data give the same geometry and the same id; two parts
     of one zone never share all of area, bounds and centroid.

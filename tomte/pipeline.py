@@ -58,7 +58,7 @@ def import_plans(store: Store, kommune: str, kp_file: str | Path | None, rp_file
                  crs: str | None = None, progress: Progress | None = None) -> FetchResult:
     """Import plan files a kommune sent; replaces that kommune's data for the given layers."""
     say = progress or _quiet
-    k = kommuners_resolve(store, kommune)
+    k = resolve_kommune(store, kommune)
     if kp_file is None and rp_file is None:
         raise InvalidData("Oppgi minst én fil: --kp (kommuneplan) og/eller --rp (reguleringsplaner).")
     frames = {}
@@ -83,7 +83,7 @@ def import_plans(store: Store, kommune: str, kp_file: str | Path | None, rp_file
     return FetchResult(k.kommunenummer, counts)
 
 
-def kommuners_resolve(store: Store, kommune: str) -> kommuner.Kommune:
+def resolve_kommune(store: Store, kommune: str) -> kommuner.Kommune:
     """Resolve a kommune number (current or former), loading the kommune list on first use."""
     if not store.scalar("SELECT COUNT(*) FROM kommuner"):
         kommuner.load_kommuner(store)
@@ -179,7 +179,7 @@ def fetch_kommune(store: Store, settings: Settings, kommune: str, sources_file: 
                   refresh: bool = False, progress: Progress | None = None, http: Http | None = None) -> FetchResult:
     """Download every configured source of a kommune; store only if all of them succeed."""
     say = progress or _quiet
-    k = kommuners_resolve(store, kommune)
+    k = resolve_kommune(store, kommune)
     sources = for_kommune(merged(settings.sources_file, store, Path(sources_file) if sources_file else None), k.kommunenummer)
     if not sources:
         raise InvalidData(f"Ingen kilder er satt opp for {k.navn} ({k.kommunenummer}); legg dem til i sources.toml eller i appen.")
@@ -256,7 +256,7 @@ def fetch_kommune(store: Store, settings: Settings, kommune: str, sources_file: 
 def analyse(store: Store, settings: Settings, kommune: str, progress: Progress | None = None) -> AnalysisResult:
     """Differanse and scoring for one kommune from stored data (never touches the network)."""
     say = progress or _quiet
-    k = kommuners_resolve(store, kommune)
+    k = resolve_kommune(store, kommune)
     say(f"Beregner differanse for {k.navn} ({k.kommunenummer}) …")
     result = analyse_kommune(store, k.kommunenummer, settings.differanse)
     say(f"Beregner poeng for {result.lots} tomter …")

@@ -182,10 +182,6 @@ class FactorTable:
     values: np.ndarray
     reasons: np.ndarray
 
-    def frame(self) -> pd.DataFrame:
-        """Values as a DataFrame (columns = factors)."""
-        return pd.DataFrame(self.values, index=self.index, columns=FACTORS)
-
 
 def factor_table(features: pd.DataFrame, settings: ScoringSettings) -> FactorTable:
     """Run all seven factors once."""
@@ -226,15 +222,3 @@ def tier_of(value: float | None) -> str | None:
     if value is None or value != value:
         return None
     return next(name for limit, name in TIERS if value >= limit)
-
-
-def details(table: FactorTable, weights: dict[str, float], row: int) -> dict[str, dict[str, object]]:
-    """Per factor: value, weight, points and reason for one lot ("why is this an A?")."""
-    _, _, points = score(FactorTable(table.index[row:row + 1], table.values[row:row + 1], table.reasons[row:row + 1]), weights)
-    out = {}
-    for k, name in enumerate(FACTORS):
-        value = table.values[row, k]
-        out[name] = {"navn": FACTOR_NAMES[name], "value": None if value != value else round(float(value), 3),
-                     "weight": float(weights.get(name, 0.0)), "points": round(float(points[0, k]), 1),
-                     "reason": str(table.reasons[row, k]), "known": value == value}
-    return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -360,9 +360,3 @@ def loads(text: str | None, default: Any = None) -> Any:
     if not text:
         return default
     return json.loads(text)
-
-
-def in_transaction(store: Store, fn: Callable[[], Any]) -> Any:
-    """Call ``fn`` inside a transaction and return its result."""
-    with store.transaction():
-        return fn()

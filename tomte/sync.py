@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import html
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -212,7 +211,7 @@ def _watched(store: Store, settings: Settings, sources_file: str | None) -> list
 def run_sync(store: Store, settings: Settings, kommuner: list[str] | None, sources_file: str | None, refresh: bool,
              progress: Callable[[str], None], workers: int | None = None) -> SyncReport:
     """Sync the kommuner (default: every kommune with sources), resuming an interrupted run."""
-    wanted = [pipeline.kommuners_resolve(store, k).kommunenummer for k in kommuner] if kommuner else _watched(store, settings, sources_file)
+    wanted = [pipeline.resolve_kommune(store, k).kommunenummer for k in kommuner] if kommuner else _watched(store, settings, sources_file)
     unfinished = store.rows("SELECT id, kommuner FROM sync_runs WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1")
     if unfinished and set(loads(unfinished[0]["kommuner"], [])) == set(wanted):
         run_id = int(unfinished[0]["id"])
@@ -265,8 +264,3 @@ def _safe(db: str, settings: Settings, knr: str, sources_file: str | None, refre
         return sync_kommune(db, settings, knr, sources_file, refresh)
     except Exception as exc:  # noqa: BLE001 - one kommune must not stop the others
         return KommuneChanges(knr, ok=False, error=f"{type(exc).__name__}: {exc}")
-
-
-def report_json(report: SyncReport) -> str:
-    """The report as JSON (for tools)."""
-    return json.dumps({k: asdict(v) for k, v in report.kommuner.items()}, ensure_ascii=False, default=str)

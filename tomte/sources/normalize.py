@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import geopandas as gpd
-import pandas as pd
 import shapely
 
 from tomte.codes import code
@@ -222,8 +221,3 @@ def hensyn_frames(features: Iterable[RawFeature]) -> dict[str, gpd.GeoDataFrame]
         if name[:2] in ("kp", "rp") and name[2:] in HENSYN_TYPES:
             groups.setdefault(f.feature_type, []).append(f)
     return {ftype: layer_frame(feats) for ftype, feats in groups.items()}
-
-
-def frame_from_records(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Helper for tests and tools."""
-    return pd.DataFrame.from_records(records)

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlencode
 
-from lxml import etree
-
 from tomte.errors import BadResponse
 from tomte.sources._http import Http, body
 from tomte.sources.gml import RawFeature, check_exception, local, parse_gml, parse_xml
@@ -101,11 +99,3 @@ def fetch(http: Http, source: Source, bbox: tuple[float, float, float, float] | 
             break
         start += members
     return features
-
-
-def is_feature_collection(data: bytes) -> bool:
-    """True when the bytes parse as a WFS/GML FeatureCollection."""
-    try:
-        return local(etree.fromstring(data).tag) == "FeatureCollection"
-    except etree.XMLSyntaxError:
-        return False
