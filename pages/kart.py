@@ -30,7 +30,8 @@ for name, on in shown.items():
 dots = bool(lots["features"]) and lots["features"][0]["geometry"]["type"] == "Point"
 near = cached.lots_near(db, k.kommunenummer, tuple(tiers), bbox, version) if dots and bbox else None
 st.caption(f"{len(lots['features'])} tomter i kartet" + (" (vist som punkter; klikk for å se tomtene rundt)" if dots else ""))
-folium_map = build_map(lots, layers, background, bounds_of(lots), near)
+view = bounds_of(near or lots, selected) or bounds_of(lots)
+folium_map = build_map(lots, layers, background, view, near, selected)
 state = st_folium(folium_map, height=560, use_container_width=True, returned_objects=["last_active_drawing"], key=f"map_{k.kommunenummer}")
 
 clicked = (state or {}).get("last_active_drawing") or {}

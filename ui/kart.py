@@ -32,7 +32,7 @@ def _local_only(root: folium.Map) -> None:
 
 
 def build_map(lots: dict[str, Any], layers: dict[str, dict[str, Any]], background: str, bounds: list[list[float]] | None,
-              near: dict[str, Any] | None = None) -> folium.Map:
+              near: dict[str, Any] | None = None, selected: str | None = None) -> folium.Map:
     """A map with the lots (coloured by tier; dots for a large kommune) and the chosen context layers.
 
     ``near`` adds lot polygons around the selected lot when the kommune is drawn as dots.
@@ -52,8 +52,10 @@ def build_map(lots: dict[str, Any], layers: dict[str, dict[str, Any]], backgroun
         folium.GeoJson(
             data, name=name,
             marker=folium.CircleMarker(radius=4, fill=True, weight=1) if dots else None,
-            style_function=lambda f: {"color": f["properties"]["colour"], "fillColor": f["properties"]["colour"], "weight": 2,
-                                      "fillOpacity": 0.45 if f["geometry"]["type"] != "Point" else 0.9},
+            style_function=lambda f, sel=selected: {
+                "color": "#000000" if f["properties"]["lot_id"] == sel else f["properties"]["colour"],
+                "fillColor": f["properties"]["colour"], "weight": 4 if f["properties"]["lot_id"] == sel else 2,
+                "fillOpacity": 0.45 if f["geometry"]["type"] != "Point" else 0.9},
             tooltip=folium.GeoJsonTooltip(["lot_id", "tier", "score", "daa", "status"],
                                           aliases=["Tomt", "Klasse", "Poeng", "Daa", "Status"]) if data["features"] else None,
         ).add_to(m)
@@ -65,8 +67,14 @@ def build_map(lots: dict[str, Any], layers: dict[str, dict[str, Any]], backgroun
     return m
 
 
-def bounds_of(geojson: dict[str, Any]) -> list[list[float]] | None:
-    """[[south, west], [north, east]] of a FeatureCollection."""
+def bounds_of(geojson: dict[str, Any], lot_id: str | None = None) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of a FeatureCollection (or of one lot in it, with some margin)."""
+    if lot_id:
+        one = [f for f in geojson["features"] if f["properties"].get("lot_id") == lot_id]
+        box = bounds_of({"features": one}) if one else None
+        if box:
+            pad = max(box[1][0] - box[0][0], box[1][1] - box[0][1], 0.002)
+            return [[box[0][0] - pad, box[0][1] - pad], [box[1][0] + pad, box[1][1] + pad]]
     xs, ys = [], []
 
     def walk(coords: Any) -> None:
