@@ -1,15 +1,13 @@
 """Eiere: parcels and owners of a lot; Matrikkel look-up or manual entry; the look-up log. Login first."""
 
-import tempfile
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from tomte import owners, pipeline
-from ui import nav
+from ui import nav, queries
 from ui.auth import require_login
-from ui.state import kommune_picker, run, secrets_env, settings, store, synthetic_notice
+from ui.state import kommune_picker, run, run_with_upload, secrets_env, settings, store, synthetic_notice
 
 st.title("Eiere")
 nav.sidebar()
@@ -19,7 +17,7 @@ k = kommune_picker()
 if k is None:
     st.stop()
 synthetic_notice(k.kommunenummer)
-lots = [r["lot_id"] for r in s.rows("SELECT lot_id FROM lots WHERE kommunenummer = ? AND active = 1 ORDER BY score DESC", (k.kommunenummer,))]
+lots = queries.lot_ids(s, k.kommunenummer)
 if not lots:
     st.info("Ingen tomter i kommunen ennå.")
     st.stop()
@@ -44,7 +42,7 @@ if c1.button("Slå opp eiere for denne tomten"):
     if result:
         st.success(f"{result['owners']} eiere for {result['parcels']} teiger ({result['missing']} ukjente i Matrikkelen).")
         st.rerun()
-shortlist = [r["lot_id"] for r in s.rows("SELECT lot_id FROM lots WHERE kommunenummer = ? AND active = 1 AND tier = 'A'", (k.kommunenummer,))]
+shortlist = queries.lot_ids(s, k.kommunenummer, tier="A")
 if c2.button(f"Slå opp for kortlisten ({len(shortlist)} A-tomter)", disabled=not shortlist):
     with st.status("Slår opp i Matrikkelen …") as box:
         result = run(lambda: pipeline.lookup_owners_many(s, settings(), shortlist, basis, who, env=secrets_env(), progress=st.write), "Oppslaget")
@@ -64,10 +62,7 @@ with st.form("manual_owner"):
             st.rerun()
 up = st.file_uploader("Importer eiere fra CSV (kommunenummer, gnr, bnr, navn, …)", type=["csv"])
 if up is not None and st.button("Importer CSV"):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "eiere.csv"
-        path.write_bytes(up.getvalue())
-        n = run(lambda: owners.import_csv(s, path), "Importen")
+    n = run_with_upload(up, lambda path: owners.import_csv(s, path), "Importen")
     if n:
         st.success(f"Importerte {n} eiere.")
 
@@ -80,11 +75,9 @@ with st.expander("Reservasjonsregisteret"):
             st.rerun()
     wash = st.file_uploader("Importer vasket liste (CSV med navn[, adresse])", type=["csv"], key="wash")
     if wash is not None and st.button("Merk reserverte"):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "vasket.csv"
-            path.write_bytes(wash.getvalue())
-            n = run(lambda: owners.import_reservations(s, path), "Importen")
-        st.success(f"{n} eiere merket som reservert.")
+        n = run_with_upload(wash, lambda path: owners.import_reservations(s, path), "Importen")
+        if n is not None:
+            st.success(f"{0 if n is True else n} eiere merket som reservert.")
 
 st.subheader("Oppslagslogg")
 st.dataframe(pd.DataFrame(owners.lookup_log(s)), hide_index=True, width="stretch")

@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from ui import nav
+from ui import nav, queries
 from ui.state import store
 
 st.title("Endringer siden sist")
 nav.sidebar()
 s = store()
-runs = s.rows("SELECT id, started_at, finished_at, ok, report FROM sync_runs ORDER BY id DESC LIMIT 10")
+runs = queries.sync_runs(s)
 if not runs:
     st.info("Ingen synkroniseringer er kjørt ennå (`python -m tomte sync`).")
 for r in runs:

@@ -41,8 +41,7 @@ if clicked_id and clicked_id != selected:
     st.rerun()
 
 if selected:
-    table = queries.lots(s, k.kommunenummer)
-    row = table[table["lot_id"] == selected]
+    row = queries.lots(s, k.kommunenummer, selected)
     if row.empty:
         st.info("Den valgte tomten finnes ikke lenger i denne kommunen.")
         st.stop()

@@ -8,7 +8,7 @@ import streamlit as st
 from tomte import pipeline, political
 from tomte.sources import registry
 from ui import nav, queries
-from ui.state import analysis_settings, differanse_form, kommune_picker, run, settings, store, synthetic_notice
+from ui.state import analysis_settings, differanse_form, kommune_picker, run, run_with_upload, settings, store, synthetic_notice
 
 st.title("Kommuner")
 nav.sidebar()
@@ -34,18 +34,15 @@ if growth:
     st.caption(f"Befolkningsvekst {growth[1]}–{growth[2]}: {growth[0]:.1f} % (SSB 06913)".replace(".", ","))
 
 with st.expander("Politisk vilje"):
-    will = s.rows("SELECT score, note FROM political_will WHERE kommunenummer = ?", (k.kommunenummer,))
+    will = political.get_will(s, k.kommunenummer)
     with st.form("politisk"):
-        score = st.slider("Politisk vilje (0 = imot, 1 = ivrig)", 0.0, 1.0, float(will[0]["score"]) if will else 0.5, 0.05)
-        note = st.text_input("Begrunnelse", value=will[0]["note"] if will else "")
+        score = st.slider("Politisk vilje (0 = imot, 1 = ivrig)", 0.0, 1.0, will[0] if will else 0.5, 0.05)
+        note = st.text_input("Begrunnelse", value=will[1] if will else "")
         if st.form_submit_button("Lagre") and run(lambda: political.set_will(s, k.kommunenummer, score, note), "Lagring"):
             st.success("Lagret; kjør analysen på nytt for nye poeng.")
     up_will = st.file_uploader("Importer tabell (CSV: kommunenummer, score, note)", type=["csv"], key="will_csv")
     if up_will is not None and st.button("Importer politisk vilje"):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "vilje.csv"
-            path.write_bytes(up_will.getvalue())
-            n = run(lambda: political.import_csv(s, path), "Importen")
+        n = run_with_upload(up_will, lambda path: political.import_csv(s, path), "Importen")
         if n:
             st.success(f"{n} kommuner oppdatert.")
 
@@ -101,12 +98,11 @@ rp_file = st.file_uploader("Reguleringsplanområder (RpOmråde)", key="rp_upload
 crs = st.text_input("Koordinatsystem for filer uten (valgfritt, f.eks. EPSG:25832)", value="")
 if st.button("Importer", disabled=not (kp_file or rp_file)):
     with tempfile.TemporaryDirectory() as tmp:
-        paths = {}
+        paths = {}  # two files in one import: both must exist during the call
         for role, up in (("kp", kp_file), ("rp", rp_file)):
             if up is not None:
-                p = Path(tmp) / up.name
-                p.write_bytes(up.getvalue())
-                paths[role] = p
+                paths[role] = Path(tmp) / Path(up.name).name
+                paths[role].write_bytes(up.getvalue())
         result = run(lambda: pipeline.import_plans(s, k.kommunenummer, paths.get("kp"), paths.get("rp"), crs or None, st.write), "Importen")
         if result:
             st.success(result.summary())

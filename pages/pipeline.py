@@ -6,12 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from tomte import crm, letters, owners
+from ui import queries
 from ui.auth import require_login
 from ui.state import page, run
 
 s, k = page("Pipeline")
-lots = pd.DataFrame(s.rows("SELECT lot_id, status, tier, score, ROUND(area_m2 / 1000.0, 1) AS daa FROM lots "
-                           "WHERE kommunenummer = ? AND active = 1 ORDER BY score DESC", (k.kommunenummer,)))
+lots = queries.pipeline_board(s, k.kommunenummer)
 if lots.empty:
     st.info("Ingen tomter ennå.")
     st.stop()

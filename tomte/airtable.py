@@ -22,13 +22,12 @@ from pyairtable import Api
 
 from tomte.analysis import lot_rows
 from tomte.errors import InvalidData, SourceUnavailable
+from tomte.export import FIELDS
 from tomte.owners import owner_names_by_lot
 from tomte.store import Store
 
 BATCH = 10
 MIN_INTERVAL = 0.21  # Airtable allows 5 requests per second per base; keep a margin
-FIELDS = ["lot_id", "kommunenummer", "arealformal", "arealbruksstatus", "area_m2", "score", "tier", "status", "flags",
-          "adresse", "latest_note", "explanation"]
 
 
 @dataclass(frozen=True)

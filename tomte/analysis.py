@@ -16,15 +16,12 @@ import shapely
 
 from tomte import codes, plans
 from tomte.config import DifferanseSettings
+from tomte.crm import lineage_sql
 from tomte.differanse import compute_lots, explain, meeting_pairs, repair_many, select_plans
+from tomte.kommuner import boundary
 from tomte.store import Store, dumps, loads, now
 
 MOVE_MIN_SHARE = 0.5
-# A lot and every lot its analyst data came from (correlated on ``l.lot_id``).
-ANCESTORS_SQL = (
-    "WITH RECURSIVE anc(id) AS (SELECT l.lot_id UNION "
-    "SELECT g.old_lot_id FROM lot_lineage g JOIN anc ON g.new_lot_id = anc.id) SELECT id FROM anc"
-)
 
 
 @dataclass
@@ -88,8 +85,6 @@ def analyse_kommune(store: Store, kommunenummer: str, settings: DifferanseSettin
     synthetic = int(state.get("synthetic") or 0)
 
     if zones.empty:
-        from tomte.kommuner import boundary
-
         lots = gpd.GeoDataFrame(
             [{"lot_id": f"{kommunenummer}-mangler-kp", "kommunenummer": kommunenummer, "zone_key": None,
               "arealformal": None, "arealbruksstatus": None, "regime": None, "flags": ["mangler_kommuneplan"],
@@ -197,18 +192,18 @@ def _link_parcels(store: Store, kommunenummer: str, lot_ids: list[str], lot_geom
     )
 
 
-def lot_rows(store: Store, kommunenummer: str, include_archived: bool = False) -> list[dict]:
-    """Lots with the contract fields, the status and the latest note (no geometry)."""
+def lot_rows(store: Store, kommunenummer: str, include_archived: bool = False, lot_id: str | None = None) -> list[dict]:
+    """Lots with the contract fields, the status and the latest note (no geometry); one lot when ``lot_id`` is given."""
     rows = store.rows(
         "SELECT l.lot_id, l.kommunenummer, l.arealformal, l.arealbruksstatus, l.area_m2, l.score, l.tier, "
         "l.status, l.flags, l.explanation, l.active, l.archived_reason, l.synthetic, "
         "(SELECT a.adressetekst || COALESCE(', ' || a.postnummer || ' ' || a.poststed, '') FROM lot_addresses a "
         " WHERE a.lot_id = l.lot_id) AS adresse, "
-        "(SELECT e.note FROM crm_events e WHERE e.kind = 'notat' AND e.lot_id IN (" + ANCESTORS_SQL + ") "
+        "(SELECT e.note FROM crm_events e WHERE e.kind = 'notat' AND e.lot_id IN (" + lineage_sql("l.lot_id") + ") "
         "ORDER BY e.id DESC LIMIT 1) AS latest_note "
         "FROM lots l WHERE l.kommunenummer = ? " + ("" if include_archived else "AND l.active = 1 ") +
-        "ORDER BY l.score DESC NULLS LAST, l.area_m2 DESC",
-        (kommunenummer,),
+        ("AND l.lot_id = ? " if lot_id else "") + "ORDER BY l.score DESC NULLS LAST, l.area_m2 DESC",
+        (kommunenummer, lot_id) if lot_id else (kommunenummer,),
     )
     for r in rows:
         exp = loads(r.pop("explanation"), {})

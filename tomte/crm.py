@@ -9,6 +9,13 @@ from __future__ import annotations
 from tomte.errors import InvalidData, NotFound
 from tomte.store import Store, now
 
+
+def lineage_sql(start: str) -> str:
+    """A query for a lot and every lot its analyst data moved from; ``start`` is ``?`` or a column."""
+    return (f"WITH RECURSIVE anc(id) AS (SELECT {start} UNION "
+            "SELECT g.old_lot_id FROM lot_lineage g JOIN anc ON g.new_lot_id = anc.id) SELECT id FROM anc")
+
+
 STATUSES = ["Ny", "Vurderes", "Kontaktet", "I dialog", "LOI/opsjon", "Avslått", "Arkivert"]
 
 
@@ -49,8 +56,7 @@ def set_status(store: Store, lot_id: str, status: str | None, note: str | None, 
 def events(store: Store, lot_id: str) -> list[dict]:
     """The lot's activity log, including events of the lots its data moved from."""
     return store.rows(
-        "WITH RECURSIVE anc(id) AS (SELECT ? UNION SELECT g.old_lot_id FROM lot_lineage g JOIN anc ON g.new_lot_id = anc.id) "
-        "SELECT * FROM crm_events WHERE lot_id IN (SELECT id FROM anc) ORDER BY id",
+        "SELECT * FROM crm_events WHERE lot_id IN (" + lineage_sql("?") + ") ORDER BY id",
         (lot_id,),
     )
 

@@ -17,6 +17,12 @@ def set_will(store: Store, kommunenummer: str, score: float, note: str = "") -> 
         conn.execute("INSERT OR REPLACE INTO political_will VALUES (?, ?, ?)", (str(kommunenummer).zfill(4), float(score), note.strip()))
 
 
+def get_will(store: Store, kommunenummer: str) -> tuple[float, str] | None:
+    """(score, note) of a kommune, or None when not assessed."""
+    row = store.rows("SELECT score, note FROM political_will WHERE kommunenummer = ?", (kommunenummer,))
+    return (float(row[0]["score"]), row[0]["note"] or "") if row and row[0]["score"] is not None else None
+
+
 def import_csv(store: Store, path: str | Path) -> int:
     """``kommunenummer,score[,note]`` rows (comma or semicolon; score 0-1 or 0-100)."""
     text = Path(path).read_text(encoding="utf-8-sig")

@@ -39,9 +39,9 @@ def fetch_runs(store: Store, kommunenummer: str) -> pd.DataFrame:
         (kommunenummer,)))
 
 
-def lots(store: Store, kommunenummer: str) -> pd.DataFrame:
-    """Active lots as a table."""
-    return pd.DataFrame(lot_rows(store, kommunenummer))
+def lots(store: Store, kommunenummer: str, lot_id: str | None = None) -> pd.DataFrame:
+    """Active lots as a table (just one when ``lot_id`` is given)."""
+    return pd.DataFrame(lot_rows(store, kommunenummer, lot_id=lot_id))
 
 
 def lot_events(store: Store, lot_id: str) -> pd.DataFrame:
@@ -105,3 +105,25 @@ def lot_parcels(store: Store, lot_id: str) -> pd.DataFrame:
         'SELECT p.matrikkelnummer AS Matrikkelnummer, p.gnr AS Gnr, p.bnr AS Bnr, ROUND(lp.overlap_m2) AS "Overlapp m²", '
         'ROUND(lp.share * 100) AS "Andel av teigen %" FROM lot_parcels lp JOIN parcels p ON p.id = lp.parcel_id '
         "WHERE lp.lot_id = ? ORDER BY lp.overlap_m2 DESC", (lot_id,)))
+
+
+def lot_ids(store: Store, kommunenummer: str, tier: str | None = None) -> list[str]:
+    """Active lot ids of a kommune, best score first (only one tier when given)."""
+    sql = "SELECT lot_id FROM lots WHERE kommunenummer = ? AND active = 1"
+    params: list[object] = [kommunenummer]
+    if tier:
+        sql += " AND tier = ?"
+        params.append(tier)
+    return [r["lot_id"] for r in store.rows(sql + " ORDER BY score DESC", params)]
+
+
+def pipeline_board(store: Store, kommunenummer: str) -> pd.DataFrame:
+    """Active lots with status, tier, score and area, for the pipeline board."""
+    return pd.DataFrame(store.rows(
+        "SELECT lot_id, status, tier, score, ROUND(area_m2 / 1000.0, 1) AS daa FROM lots "
+        "WHERE kommunenummer = ? AND active = 1 ORDER BY score DESC", (kommunenummer,)))
+
+
+def sync_runs(store: Store, limit: int = 10) -> list[dict[str, Any]]:
+    """The latest sync runs with their reports."""
+    return store.rows("SELECT id, started_at, finished_at, ok, report FROM sync_runs ORDER BY id DESC LIMIT ?", (limit,))

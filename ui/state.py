@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -170,3 +172,11 @@ def crm_form(s: Store, lot_id: str, current: str, key: str) -> None:
         if st.form_submit_button("Lagre") and run(lambda: crm.set_status(s, lot_id, status, note, settings().user), "Lagring"):
             st.success("Lagret.")
             st.rerun()
+
+
+def run_with_upload(upload: Any, action: Callable[[Path], Any], what: str) -> Any:
+    """Run a library call on an uploaded file (kept on disk only for the call), like :func:`run`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / (Path(upload.name).name or "fil")
+        path.write_bytes(upload.getvalue())
+        return run(lambda: action(path), what)
