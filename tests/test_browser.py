@@ -70,10 +70,21 @@ def page():
 
 
 def map_frame(page):
-    page.wait_for_selector("iframe[title*='st_folium'], iframe[title*='streamlit_folium']", timeout=60_000)
-    frame = next(f for f in page.frames if "streamlit_folium" in f.url)
-    frame.wait_for_selector(".leaflet-container", timeout=60_000)
-    return frame
+    """The map's iframe once Leaflet runs in it; a rerun can replace the iframe, so look again until it stays."""
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + 60
+    while True:
+        page.wait_for_selector("iframe[title*='st_folium'], iframe[title*='streamlit_folium']", timeout=60_000)
+        frames = [f for f in page.frames if "streamlit_folium" in f.url and not f.is_detached()]
+        try:
+            if frames:
+                frames[-1].wait_for_selector(".leaflet-container", timeout=5_000)
+                return frames[-1]
+        except Error:
+            if time.monotonic() > deadline:
+                raise
+        page.wait_for_timeout(250)
 
 
 def test_pick_kommune_see_lots_move_weight_download_csv(app: str, page, tmp_path: Path) -> None:
