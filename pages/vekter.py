@@ -32,9 +32,10 @@ m = st.columns(4)
 for i, tier in enumerate(["A", "B", "C", "D"]):
     m[i].metric(f"Klasse {tier}", int(counts[tier]))
 left, right = st.columns([3, 2])
-left.table(ranking.head(10).set_index("Tomt"))
-hist = pd.cut(ranking["Poeng"], bins=list(range(0, 101, 10)), include_lowest=True).value_counts().sort_index()
-right.bar_chart(pd.DataFrame({"tomter": hist.values}, index=[str(i.left) + "–" + str(i.right) for i in hist.index]))
+left.table(ranking.head(10).set_index("Tomt").style.format({"Poeng": "{:.1f}"}))
+bins = [f"{b}–{b + 10}" for b in range(0, 100, 10)]
+hist = pd.cut(ranking["Poeng"], bins=list(range(0, 101, 10)), labels=bins, include_lowest=True).value_counts().reindex(bins, fill_value=0)
+right.bar_chart(pd.DataFrame({"tomter": hist.values}, index=bins))
 
 with st.form("lagre_profil"):
     name = st.text_input("Lagre vektene som profil", value="" if profile in AREA_PER_DWELLING_PRESETS else profile)
