@@ -21,6 +21,7 @@ class FakeAirtable:
         self.rows: dict[str, dict] = {}
         self.times: list[float] = []
         self.all_times: list[float] = []
+        self.rate_limited = 0  # requests beyond 5 in one second (Airtable's rule)
         self.batches: list[int] = []
         self.fail_first = fail_first
         self.token_seen: set[str] = set()
@@ -37,6 +38,7 @@ class FakeAirtable:
         recent = [t for t in self.times if now - t < 1.0]
         self.times.append(now)
         if len(recent) >= 5:
+            self.rate_limited += 1
             return 429, {"Content-Type": "application/json"}, b'{"errors":[{"error":"RATE_LIMIT_REACHED"}]}'
         body = json.loads(h.rfile.read(int(h.headers["Content-Length"])))
         assert body["performUpsert"]["fieldsToMergeOn"] == ["lot_id"]
@@ -70,8 +72,11 @@ def test_upsert_twice_batches_rate_limit_and_no_duplicates(demo_copy: Path) -> N
     assert second == {"records": n, "created": 0, "updated": n}
     assert len(fake.rows) == n  # no duplicates
     assert max(fake.batches) <= 10 and seen[-1] == (n, n)
-    gaps = [b - a for a, b in zip(fake.times, fake.times[1:], strict=False)]
-    assert min(gaps) >= 0.2  # at most 5 requests per second
+    # Airtable's rule: at most 5 requests in any second. The server counts them as it handles them, so a
+    # request handled late on a busy machine can shorten one measured gap; none may break the rule.
+    assert fake.rate_limited == 0
+    gaps = sorted(b - a for a, b in zip(fake.times, fake.times[1:], strict=False))
+    assert gaps[len(gaps) // 2] >= 0.2  # spaced ~0.21 s apart
     assert fake.all_times[1] - fake.all_times[0] >= 0.05  # backed off after the 429
     assert fake.token_seen == {"Bearer patTEST"}
     assert all("eiere" not in r["fields"] for r in fake.rows.values())
