@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +37,6 @@ from shapely.geometry.base import BaseGeometry
 from tomte import codes
 from tomte.config import DifferanseSettings
 from tomte.store import SRID
-
-INTERIORS_MEET = "T********"
 
 
 def repair(geom: BaseGeometry | None) -> tuple[BaseGeometry, bool]:
@@ -87,8 +86,17 @@ def select_plans(plans: gpd.GeoDataFrame, settings: DifferanseSettings) -> tuple
     return approved, in_progress
 
 
+_local = threading.local()
+BLOCKS_PER_THREAD = 1  # zone blocks per thread in compute_lots
+
+
 def _threads(n_items: int) -> int:
-    """Threads for GEOS work: one per CPU (``TOMTE_THREADS`` overrides), fewer for small inputs."""
+    """Threads for GEOS work: one per CPU (``TOMTE_THREADS`` overrides), fewer for small inputs.
+
+    One inside a block of :func:`compute_lots`, which already runs on every CPU.
+    """
+    if getattr(_local, "serial", False):
+        return 1
     cpus = int(os.environ.get("TOMTE_THREADS") or os.cpu_count() or 1)
     return max(1, min(cpus, n_items // 500 or 1))
 
@@ -107,20 +115,31 @@ def parallel(fn: Any, *arrays: np.ndarray) -> np.ndarray:
 def meeting_pairs(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (i, j) where the interiors of ``left[i]`` and ``right[j]`` meet.
 
-    Bounding boxes first (STRtree), then one DE-9IM test per candidate pair: a plan that only
-    shares a boundary with a zone neither cuts it nor is listed in its explanation.
+    Intersecting polygons whose interiors do not meet only touch: a plan that only shares a
+    boundary with a zone neither cuts it nor is listed in its explanation.
+    """
+    li, ri = intersecting_pairs(left, right)
+    keep = ~parallel(shapely.touches, left[li], right[ri]).astype(bool)
+    return li[keep], ri[keep]
+
+
+def intersecting_pairs(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) where ``left[i]`` and ``right[j]`` intersect.
+
+    The STRtree gives the pairs whose boxes meet; the exact test then runs on all CPUs, which
+    is faster than the tree's own single-threaded predicate query.
     """
     if len(left) == 0 or len(right) == 0:
         return np.empty(0, dtype=int), np.empty(0, dtype=int)
     li, ri = shapely.STRtree(right).query(left)
-    keep = parallel(lambda a, b: shapely.relate_pattern(a, b, INTERIORS_MEET), left[li], right[ri]).astype(bool)
-    return li[keep], ri[keep]
+    hit = parallel(shapely.intersects, left[li], right[ri]).astype(bool)
+    return li[hit], ri[hit]
 
 
 MIN_CUT_M2 = 0.01  # a plan that removes less than this has not cut the zone
 
 
-def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray) -> tuple[np.ndarray, list[list[int]]]:
     """``zone_geoms[i]`` minus the union of the ``cut_geoms`` that meet it.
 
     Returns the differences and, per zone, the indices of the cuts whose interiors meet it.
@@ -128,42 +147,55 @@ def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray) -> tuple[np.ndarray,
     The plans meeting each zone are subtracted in turn, *by rank*: step k subtracts every zone's
     k-th plan in one vectorised GEOS call spread over the CPUs (GEOS releases the GIL), so a
     kommune needs about as many calls as the most plans meeting one zone, not one per zone.
-    Zones a single plan covers become empty without an overlay. A plan that removes area has cut
-    the zone; only pairs that removed nothing (touching, or inside an earlier plan) get the
-    DE-9IM test for meeting interiors.
+    Each zone takes its plans in order of how much their boxes overlap it, biggest first; from
+    the second plan on, a plan that no longer meets what is left costs only a predicate, and one
+    that covers what is left empties it, without an overlay. Zones a single plan covers become
+    empty the same way. A plan that removes area has cut the zone; only pairs that removed
+    nothing (touching, or inside an earlier plan) get the test for meeting interiors.
     """
     result = zone_geoms.copy()
-    cuts_per_zone: list[np.ndarray] = [np.empty(0, dtype=int)] * len(zone_geoms)
+    cuts_per_zone: list[list[int]] = [[] for _ in range(len(zone_geoms))]
     if not len(zone_geoms) or not len(cut_geoms):
         return result, cuts_per_zone
-    zi, ci = shapely.STRtree(cut_geoms).query(zone_geoms, predicate="intersects")
+    zi, ci = intersecting_pairs(zone_geoms, cut_geoms)
     if not len(zi):
         return result, cuts_per_zone
-    order = np.argsort(zi, kind="stable")
+    zb, cb = shapely.bounds(zone_geoms)[zi], shapely.bounds(cut_geoms)[ci]
+    overlap = (np.minimum(zb[:, 2], cb[:, 2]) - np.maximum(zb[:, 0], cb[:, 0])) * (np.minimum(zb[:, 3], cb[:, 3]) - np.maximum(zb[:, 1], cb[:, 1]))
+    order = np.lexsort((-overlap, zi))
     zi, ci = zi[order], ci[order]
     starts = np.flatnonzero(np.r_[True, zi[1:] != zi[:-1]])
     rank = np.arange(len(zi)) - np.repeat(starts, np.diff(np.r_[starts, len(zi)]))
     covering = parallel(shapely.covers, cut_geoms[ci], zone_geoms[zi]).astype(bool)
     covered = np.zeros(len(zone_geoms), dtype=bool)
     covered[zi[covering]] = True
-    removed = np.zeros(len(zi), dtype=bool)
+    removed = covering.copy()
     for r in range(int(rank.max()) + 1):
         sel = np.flatnonzero((rank == r) & ~covered[zi])
+        if r > 0 and len(sel):
+            sel = sel[parallel(shapely.intersects, result[zi[sel]], cut_geoms[ci[sel]]).astype(bool)]
+            now_covered = parallel(shapely.covers, cut_geoms[ci[sel]], result[zi[sel]]).astype(bool)
+            removed[sel[now_covered]] = True
+            covered[zi[sel[now_covered]]] = True
+            sel = sel[~now_covered]
         if not len(sel):
             continue
         zs = zi[sel]
-        before = shapely.area(result[zs])
+        before = parallel(shapely.area, result[zs])
         result[zs] = parallel(shapely.difference, result[zs], cut_geoms[ci[sel]])
-        removed[sel] = before - shapely.area(result[zs]) > MIN_CUT_M2
+        removed[sel] = before - parallel(shapely.area, result[zs]) > MIN_CUT_M2
     result[covered] = shapely.MultiPolygon()
+    # The pairs intersect, so their interiors meet unless they only touch.
     unsure = np.flatnonzero(~removed)
     if len(unsure):
-        removed[unsure] = parallel(lambda a, b: shapely.relate_pattern(a, b, INTERIORS_MEET),
-                                   zone_geoms[zi[unsure]], cut_geoms[ci[unsure]]).astype(bool)
-    met_z, met_c = zi[removed], ci[removed]
-    bounds = np.flatnonzero(np.r_[True, met_z[1:] != met_z[:-1]]) if len(met_z) else np.empty(0, dtype=int)
-    for z, group in zip(met_z[bounds].tolist(), np.split(met_c, bounds[1:]) if len(met_z) else [], strict=True):
-        cuts_per_zone[z] = group
+        removed[unsure] = ~parallel(shapely.touches, zone_geoms[zi[unsure]], cut_geoms[ci[unsure]]).astype(bool)
+    met = np.flatnonzero(removed)
+    met = met[np.lexsort((ci[met], zi[met]))]
+    met_z, met_c = zi[met], ci[met].tolist()
+    if len(met_z):
+        firsts = np.flatnonzero(np.r_[True, met_z[1:] != met_z[:-1]])
+        for z, a, b in zip(met_z[firsts].tolist(), firsts.tolist(), firsts[1:].tolist() + [len(met_c)], strict=True):
+            cuts_per_zone[z] = met_c[a:b]
     return result, cuts_per_zone
 
 
@@ -175,7 +207,7 @@ def lot_ids(kommunenummer: str, zone_keys: list[str], geoms: np.ndarray) -> list
     """
     if not len(geoms):
         return []
-    centroids = shapely.centroid(geoms)
+    centroids = parallel(shapely.centroid, geoms)
     numbers = np.column_stack([shapely.area(geoms), shapely.bounds(geoms), shapely.get_x(centroids), shapely.get_y(centroids)])
     rounded = np.nan_to_num(np.round(numbers, 2))
     out = []
@@ -218,6 +250,35 @@ def _plan_refs(plans: gpd.GeoDataFrame) -> list[dict[str, Any]]:
     return refs
 
 
+@dataclass
+class _Zones:
+    """The candidate zones' attributes as plain lists, by position (read once, sliced per block)."""
+
+    geoms: np.ndarray
+    keys: list[str]
+    formals: list[Any]
+    statuses: list[Any]
+    regimes: list[str]
+    planids: list[Any]
+    names: list[Any]
+    mulig: np.ndarray
+    repaired: np.ndarray
+
+    @classmethod
+    def of(cls, candidates: gpd.GeoDataFrame) -> _Zones:
+        def column(name: str) -> list[Any]:
+            return [None if v is None or v != v else v for v in candidates[name].astype(object).tolist()]
+
+        return cls(candidates.geometry.to_numpy(), [str(k) for k in column("zone_key")],
+                   codes.code_series(candidates["arealformal"]).tolist(), codes.code_series(candidates["arealbruksstatus"]).tolist(),
+                   [str(v or "2008") for v in column("regime")], column("planid"), column("omradenavn"),
+                   candidates["mulig_bolig"].to_numpy(bool), candidates["repaired"].fillna(0).astype(bool).to_numpy())
+
+    def __getitem__(self, s: slice) -> _Zones:
+        return _Zones(self.geoms[s], self.keys[s], self.formals[s], self.statuses[s], self.regimes[s], self.planids[s],
+                      self.names[s], self.mulig[s], self.repaired[s])
+
+
 def compute_lots(
     zones: gpd.GeoDataFrame,
     plans: gpd.GeoDataFrame,
@@ -225,14 +286,57 @@ def compute_lots(
     settings: DifferanseSettings,
     has_plan_source: bool = True,
 ) -> LotFrame:
-    """Compute the lots of one kommune from its zones and plans (both EPSG:25833)."""
+    """Compute the lots of one kommune from its zones and plans (both EPSG:25833).
+
+    The zones are cut into contiguous blocks and each block is computed whole (repair, subtract,
+    split, ids, explanations) in a pool of one thread per CPU: while one thread builds a block's
+    rows in Python, another runs GEOS with the GIL released, and no block waits for the others.
+    """
     candidates = select_zones(zones, settings)
     approved, in_progress = select_plans(plans, settings)
-    zone_geoms, fixed = repair_many(candidates.geometry.to_numpy())
-    was_repaired = fixed | candidates["repaired"].fillna(0).astype(bool).to_numpy()
-    plan_geoms, _ = repair_many(approved.geometry.to_numpy())
-    plan_refs = _plan_refs(approved)
-    diffs, cuts = subtract(zone_geoms, plan_geoms)
+    threads = _threads(len(candidates))
+    edges = np.linspace(0, len(candidates), BLOCKS_PER_THREAD * threads + 1).astype(int)
+
+    def serially(fn: Any, *args: Any) -> Any:
+        _local.serial = threads > 1
+        try:
+            return fn(*args)
+        finally:
+            _local.serial = False
+
+    def block(k: int) -> tuple[dict[str, list[Any]], np.ndarray]:
+        return serially(_block_lots, zones_all[edges[k]:edges[k + 1]], plans_ready, plan_refs, kommunenummer, settings, has_plan_source)
+
+    with ThreadPoolExecutor(threads) as pool:
+        # The plans are repaired in the pool while this thread reads the zones' attributes.
+        plans_ready = pool.submit(serially, repair_many, approved.geometry.to_numpy())
+        zones_all = _Zones.of(candidates)
+        plan_refs = _plan_refs(approved)
+        blocks = list(pool.map(block, range(len(edges) - 1)))
+    columns = {name: [v for cols, _ in blocks for v in cols[name]] for name in LOT_COLUMNS}
+    parts = np.concatenate([p for _, p in blocks]) if blocks else np.empty(0, dtype=object)
+    lots = gpd.GeoDataFrame(columns, columns=LOT_COLUMNS, geometry=gpd.GeoSeries(parts, crs=SRID), crs=SRID)
+    if len(lots) and len(in_progress):
+        ip_geoms, _ = repair_many(in_progress.geometry.to_numpy())
+        ip_refs = _plan_refs(in_progress)
+        li, pi = meeting_pairs(lots.geometry.to_numpy(), ip_geoms)
+        for lot_idx, plan_idx in zip(li, pi, strict=True):
+            lots.at[lots.index[lot_idx], "explanation"]["in_progress"].append(ip_refs[plan_idx])
+            flags = lots.at[lots.index[lot_idx], "flags"]
+            if "plan_under_arbeid" not in flags:
+                flags.append("plan_under_arbeid")
+    return LotFrame(lots=lots, zones_considered=len(candidates), approved_plans=len(approved))
+
+
+def _block_lots(zones: _Zones, plans_ready: Future, plan_refs: list[dict[str, Any]], kommunenummer: str,
+                settings: DifferanseSettings, has_plan_source: bool) -> tuple[dict[str, list[Any]], np.ndarray]:
+    """The lots of one block of zones: columns by name, and the lot geometries.
+
+    ``plans_ready`` gives the repaired approved plans; the block repairs its zones first.
+    """
+    zone_geoms, fixed = repair_many(zones.geoms)
+    was_repaired = fixed | zones.repaired
+    diffs, cuts = subtract(zone_geoms, plans_ready.result()[0])
     zone_areas = shapely.area(zone_geoms)
     share_cut = np.clip(1.0 - shapely.area(diffs) / np.where(zone_areas > 0, zone_areas, 1.0), 0.0, 1.0)
     if settings.mode == "whole_zone":
@@ -247,44 +351,28 @@ def compute_lots(
     parts, owner, part_areas = parts[kept], owner[kept], part_areas[kept]
 
     # Per-zone values computed once (a zone often yields several lots).
-    def column(name: str) -> list[Any]:
-        return [None if v is None or v != v else v for v in candidates[name].astype(object).tolist()]
-
-    keys = [str(k) for k in column("zone_key")]
-    formals = codes.code_series(candidates["arealformal"]).tolist()
-    statuses = codes.code_series(candidates["arealbruksstatus"]).tolist()
-    regimes = [str(v or "2008") for v in column("regime")]
-    planids, names = column("planid"), column("omradenavn")
-    mulig = candidates["mulig_bolig"].to_numpy(bool)
-    used = np.unique(owner)
-    zone_info = {int(z): {"key": keys[z], "arealformal": formals[z], "navn": codes.arealformal_name(formals[z], regimes[z]),
-                          "arealbruksstatus": statuses[z], "planid": planids[z], "omradenavn": names[z],
-                          "area_m2": round(float(zone_areas[z]), 1)} for z in used.tolist()}
-    zone_flags = {int(z): [f for f, on in (("mulig_bolig", mulig[z]), ("geometri_reparert", was_repaired[z]),
-                                           ("mangler_reguleringsplaner", not has_plan_source)) if on] for z in used.tolist()}
+    used = np.unique(owner).tolist()
+    zone_areas_m2, shares = np.round(zone_areas, 1).tolist(), np.round(share_cut, 4).tolist()
+    zone_info = {z: {"key": zones.keys[z], "arealformal": zones.formals[z], "navn": codes.arealformal_name(zones.formals[z], zones.regimes[z]),
+                     "arealbruksstatus": zones.statuses[z], "planid": zones.planids[z], "omradenavn": zones.names[z],
+                     "area_m2": zone_areas_m2[z]} for z in used}
+    zone_flags = {z: [f for f, on in (("mulig_bolig", zones.mulig[z]), ("geometri_reparert", was_repaired[z]),
+                                      ("mangler_reguleringsplaner", not has_plan_source)) if on] for z in used}
+    cut_refs = {z: [plan_refs[j] for j in cuts[z]] for z in used}
     owners = owner.tolist()
-    ids = lot_ids(kommunenummer, [keys[z] for z in owners], parts)
-    rows: list[dict[str, Any]] = []
-    for lid, z, area in zip(ids, owners, part_areas.tolist(), strict=True):
-        rows.append({
-            "lot_id": lid, "kommunenummer": kommunenummer, "zone_key": keys[z], "arealformal": formals[z],
-            "arealbruksstatus": statuses[z], "regime": regimes[z], "area_m2": round(area, 1), "flags": list(zone_flags[z]),
-            "explanation": {"zone": zone_info[z], "cut_by": [plan_refs[j] for j in cuts[z]],
-                            "share_cut": round(float(share_cut[z]), 4), "mode": settings.mode, "in_progress": []},
-        })
-    geoms = list(parts)
 
-    lots = gpd.GeoDataFrame(rows, columns=LOT_COLUMNS, geometry=gpd.GeoSeries(geoms, crs=SRID), crs=SRID)
-    if len(lots) and len(in_progress):
-        ip_geoms, _ = repair_many(in_progress.geometry.to_numpy())
-        ip_refs = _plan_refs(in_progress)
-        li, pi = meeting_pairs(lots.geometry.to_numpy(), ip_geoms)
-        for lot_idx, plan_idx in zip(li, pi, strict=True):
-            lots.at[lots.index[lot_idx], "explanation"]["in_progress"].append(ip_refs[plan_idx])
-            flags = lots.at[lots.index[lot_idx], "flags"]
-            if "plan_under_arbeid" not in flags:
-                flags.append("plan_under_arbeid")
-    return LotFrame(lots=lots, zones_considered=len(candidates), approved_plans=len(approved))
+    def per_zone(values: list[Any]) -> list[Any]:
+        return [values[z] for z in owners]
+
+    columns = {
+        "lot_id": lot_ids(kommunenummer, per_zone(zones.keys), parts), "kommunenummer": [kommunenummer] * len(owners),
+        "zone_key": per_zone(zones.keys), "arealformal": per_zone(zones.formals), "arealbruksstatus": per_zone(zones.statuses),
+        "regime": per_zone(zones.regimes), "area_m2": [round(a, 1) for a in part_areas.tolist()],
+        "flags": [list(zone_flags[z]) for z in owners],
+        "explanation": [{"zone": zone_info[z], "cut_by": cut_refs[z], "share_cut": shares[z], "mode": settings.mode, "in_progress": []}
+                        for z in owners],
+    }
+    return columns, parts
 
 
 def explain(explanation: dict[str, Any], flags: list[str] | str, area_m2: float | None = None) -> str:
