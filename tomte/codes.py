@@ -153,15 +153,16 @@ def code(value: Any) -> str | None:
 
 
 def code_series(values: Any) -> Any:
-    """:func:`code` for a pandas Series, vectorised for the common cases (strings and integers)."""
+    """:func:`code` for a pandas Series: integers vectorised, anything else once per distinct value."""
     import pandas as pd
 
     series = pd.Series(values, copy=False)
     if series.dtype.kind in "iu":
         return series.astype(str).astype(object)
-    text = series.astype(object).where(series.notna(), None)
-    as_str = text.map(lambda v: v if isinstance(v, str) and v.isdigit() else code(v), na_action="ignore")
-    return as_str.astype(object).where(as_str.notna(), None)
+    text = series.astype(object)
+    present = text[series.notna()]
+    as_str = text.map({v: code(v) for v in pd.unique(present)}) if len(present) else text
+    return as_str.astype(object).where(as_str.notna() & series.notna(), None)
 
 
 def arealformal_name(value: str | None, regime: str = "2008") -> str:

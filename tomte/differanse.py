@@ -139,10 +139,11 @@ def intersecting_pairs(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray,
 MIN_CUT_M2 = 0.01  # a plan that removes less than this has not cut the zone
 
 
-def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray) -> tuple[np.ndarray, list[list[int]]]:
+def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray) -> tuple[np.ndarray, dict[int, list[int]]]:
     """``zone_geoms[i]`` minus the union of the ``cut_geoms`` that meet it.
 
-    Returns the differences and, per zone, the indices of the cuts whose interiors meet it.
+    Returns the differences and, per zone that any cut meets, the indices of the cuts whose
+    interiors meet it.
 
     The plans meeting each zone are subtracted in turn, *by rank*: step k subtracts every zone's
     k-th plan in one vectorised GEOS call spread over the CPUs (GEOS releases the GIL), so a
@@ -154,7 +155,7 @@ def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray) -> tuple[np.ndarray,
     nothing (touching, or inside an earlier plan) get the test for meeting interiors.
     """
     result = zone_geoms.copy()
-    cuts_per_zone: list[list[int]] = [[] for _ in range(len(zone_geoms))]
+    cuts_per_zone: dict[int, list[int]] = {}
     if not len(zone_geoms) or not len(cut_geoms):
         return result, cuts_per_zone
     zi, ci = intersecting_pairs(zone_geoms, cut_geoms)
@@ -254,7 +255,6 @@ def _plan_refs(plans: gpd.GeoDataFrame) -> list[dict[str, Any]]:
 class _Zones:
     """The candidate zones' attributes as plain lists, by position (read once, sliced per block)."""
 
-    geoms: np.ndarray
     keys: list[str]
     formals: list[Any]
     statuses: list[Any]
@@ -269,13 +269,13 @@ class _Zones:
         def column(name: str) -> list[Any]:
             return [None if v is None or v != v else v for v in candidates[name].astype(object).tolist()]
 
-        return cls(candidates.geometry.to_numpy(), [str(k) for k in column("zone_key")],
+        return cls([str(k) for k in column("zone_key")],
                    codes.code_series(candidates["arealformal"]).tolist(), codes.code_series(candidates["arealbruksstatus"]).tolist(),
                    [str(v or "2008") for v in column("regime")], column("planid"), column("omradenavn"),
                    candidates["mulig_bolig"].to_numpy(bool), candidates["repaired"].fillna(0).astype(bool).to_numpy())
 
     def __getitem__(self, s: slice) -> _Zones:
-        return _Zones(self.geoms[s], self.keys[s], self.formals[s], self.statuses[s], self.regimes[s], self.planids[s],
+        return _Zones(self.keys[s], self.formals[s], self.statuses[s], self.regimes[s], self.planids[s],
                       self.names[s], self.mulig[s], self.repaired[s])
 
 
@@ -304,15 +304,20 @@ def compute_lots(
         finally:
             _local.serial = False
 
-    def block(k: int) -> tuple[dict[str, list[Any]], np.ndarray]:
-        return serially(_block_lots, zones_all[edges[k]:edges[k + 1]], plans_ready, plan_refs, kommunenummer, settings, has_plan_source)
-
     with ThreadPoolExecutor(threads) as pool:
-        # The plans are repaired in the pool while this thread reads the zones' attributes.
+        # Work starts at once: one thread repairs the plans, another the zones of the first block,
+        # while this thread reads the attributes that the explanations need.
         plans_ready = pool.submit(serially, repair_many, approved.geometry.to_numpy())
-        zones_all = _Zones.of(candidates)
-        plan_refs = _plan_refs(approved)
-        blocks = list(pool.map(block, range(len(edges) - 1)))
+        attrs_ready: Future = Future()
+        geoms = candidates.geometry.to_numpy()
+        futures = [pool.submit(serially, _block_lots, geoms[a:b], slice(a, b), plans_ready, attrs_ready, kommunenummer, settings, has_plan_source)
+                   for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)]
+        try:
+            attrs_ready.set_result((_Zones.of(candidates), _plan_refs(approved)))
+        except BaseException as exc:
+            attrs_ready.set_exception(exc)
+            raise
+        blocks = [f.result() for f in futures]
     columns = {name: [v for cols, _ in blocks for v in cols[name]] for name in LOT_COLUMNS}
     parts = np.concatenate([p for _, p in blocks]) if blocks else np.empty(0, dtype=object)
     lots = gpd.GeoDataFrame(columns, columns=LOT_COLUMNS, geometry=gpd.GeoSeries(parts, crs=SRID), crs=SRID)
@@ -328,14 +333,15 @@ def compute_lots(
     return LotFrame(lots=lots, zones_considered=len(candidates), approved_plans=len(approved))
 
 
-def _block_lots(zones: _Zones, plans_ready: Future, plan_refs: list[dict[str, Any]], kommunenummer: str,
+def _block_lots(geoms: np.ndarray, rows: slice, plans_ready: Future, attrs_ready: Future, kommunenummer: str,
                 settings: DifferanseSettings, has_plan_source: bool) -> tuple[dict[str, list[Any]], np.ndarray]:
-    """The lots of one block of zones: columns by name, and the lot geometries.
+    """The lots of one block of zones (``geoms``, rows ``rows`` of the candidates): columns by
+    name, and the lot geometries.
 
-    ``plans_ready`` gives the repaired approved plans; the block repairs its zones first.
+    ``plans_ready`` gives the repaired approved plans and ``attrs_ready`` the zones' attributes
+    and the plans' references; the block repairs its zones before it needs either.
     """
-    zone_geoms, fixed = repair_many(zones.geoms)
-    was_repaired = fixed | zones.repaired
+    zone_geoms, fixed = repair_many(geoms)
     diffs, cuts = subtract(zone_geoms, plans_ready.result()[0])
     zone_areas = shapely.area(zone_geoms)
     share_cut = np.clip(1.0 - shapely.area(diffs) / np.where(zone_areas > 0, zone_areas, 1.0), 0.0, 1.0)
@@ -351,14 +357,17 @@ def _block_lots(zones: _Zones, plans_ready: Future, plan_refs: list[dict[str, An
     parts, owner, part_areas = parts[kept], owner[kept], part_areas[kept]
 
     # Per-zone values computed once (a zone often yields several lots).
+    all_zones, plan_refs = attrs_ready.result()
+    zones = all_zones[rows]
+    was_repaired = fixed | zones.repaired
     used = np.unique(owner).tolist()
     zone_areas_m2, shares = np.round(zone_areas, 1).tolist(), np.round(share_cut, 4).tolist()
     zone_info = {z: {"key": zones.keys[z], "arealformal": zones.formals[z], "navn": codes.arealformal_name(zones.formals[z], zones.regimes[z]),
                      "arealbruksstatus": zones.statuses[z], "planid": zones.planids[z], "omradenavn": zones.names[z],
                      "area_m2": zone_areas_m2[z]} for z in used}
-    zone_flags = {z: [f for f, on in (("mulig_bolig", zones.mulig[z]), ("geometri_reparert", was_repaired[z]),
-                                      ("mangler_reguleringsplaner", not has_plan_source)) if on] for z in used}
-    cut_refs = {z: [plan_refs[j] for j in cuts[z]] for z in used}
+    flag_bits = (zones.mulig * 1 + was_repaired * 2 + (not has_plan_source) * 4).tolist()
+    flag_sets = [[f for bit, f in ((1, "mulig_bolig"), (2, "geometri_reparert"), (4, "mangler_reguleringsplaner")) if k & bit] for k in range(8)]
+    cut_refs = {z: [plan_refs[j] for j in cuts.get(z, ())] for z in used}
     owners = owner.tolist()
 
     def per_zone(values: list[Any]) -> list[Any]:
@@ -368,7 +377,7 @@ def _block_lots(zones: _Zones, plans_ready: Future, plan_refs: list[dict[str, An
         "lot_id": lot_ids(kommunenummer, per_zone(zones.keys), parts), "kommunenummer": [kommunenummer] * len(owners),
         "zone_key": per_zone(zones.keys), "arealformal": per_zone(zones.formals), "arealbruksstatus": per_zone(zones.statuses),
         "regime": per_zone(zones.regimes), "area_m2": [round(a, 1) for a in part_areas.tolist()],
-        "flags": [list(zone_flags[z]) for z in owners],
+        "flags": [list(flag_sets[flag_bits[z]]) for z in owners],
         "explanation": [{"zone": zone_info[z], "cut_by": cut_refs[z], "share_cut": shares[z], "mode": settings.mode, "in_progress": []}
                         for z in owners],
     }
