@@ -87,7 +87,7 @@ def select_plans(plans: gpd.GeoDataFrame, settings: DifferanseSettings) -> tuple
 
 
 _local = threading.local()
-BLOCKS_PER_THREAD = 1  # zone blocks per thread in compute_lots
+BLOCKS_PER_THREAD = 1  # zone blocks per thread in compute_lots (more cost more CPU, measured)
 
 
 def _threads(n_items: int) -> int:
@@ -200,22 +200,23 @@ def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray) -> tuple[np.ndarray,
     return result, cuts_per_zone
 
 
-def lot_ids(kommunenummer: str, zone_keys: list[str], geoms: np.ndarray) -> list[str]:
-    """Stable lot ids: from the zone key and the lot's area, bounds and centroid rounded to centimetres.
+def lot_id_numbers(geoms: np.ndarray) -> np.ndarray:
+    """What a lot id is made from: area, bounds and centroid, rounded to centimetres (one row per lot)."""
+    if not len(geoms):
+        return np.empty((0, 7))
+    centroids = parallel(shapely.centroid, geoms)
+    numbers = np.column_stack([shapely.area(geoms), shapely.bounds(geoms), shapely.get_x(centroids), shapely.get_y(centroids)])
+    return np.nan_to_num(np.round(numbers, 2))
+
+
+def lot_ids(kommunenummer: str, zone_keys: list[str], numbers: np.ndarray) -> list[str]:
+    """Stable lot ids: from the zone key and the lot's :func:`lot_id_numbers`.
 
     GEOS is deterministic, so the same data give the same geometry and the same id; two parts
     of one zone never share all of area, bounds and centroid.
     """
-    if not len(geoms):
-        return []
-    centroids = parallel(shapely.centroid, geoms)
-    numbers = np.column_stack([shapely.area(geoms), shapely.bounds(geoms), shapely.get_x(centroids), shapely.get_y(centroids)])
-    rounded = np.nan_to_num(np.round(numbers, 2))
-    out = []
-    for key, row in zip(zone_keys, rounded, strict=True):
-        digest = hashlib.sha1(key.encode() + row.tobytes()).hexdigest()
-        out.append(f"{kommunenummer}-{digest[:10]}")
-    return out
+    return [f"{kommunenummer}-{hashlib.sha1(key.encode() + row.tobytes()).hexdigest()[:10]}"
+            for key, row in zip(zone_keys, numbers, strict=True)]
 
 
 def repair_many(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -288,36 +289,38 @@ def compute_lots(
 ) -> LotFrame:
     """Compute the lots of one kommune from its zones and plans (both EPSG:25833).
 
-    The zones are cut into contiguous blocks and each block is computed whole (repair, subtract,
-    split, ids, explanations) in a pool of one thread per CPU: while one thread builds a block's
-    rows in Python, another runs GEOS with the GIL released, and no block waits for the others.
+    With several CPUs the zones are cut into contiguous blocks. A pool of one thread per CPU
+    does the geometry of each block (repair, subtract, split: GEOS, which releases the GIL) while
+    the calling thread turns finished blocks into rows (ids, flags, explanations: Python), so the
+    Python work hides behind the GEOS work instead of following it.
     """
     candidates = select_zones(zones, settings)
     approved, in_progress = select_plans(plans, settings)
     threads = _threads(len(candidates))
-    edges = np.linspace(0, len(candidates), BLOCKS_PER_THREAD * threads + 1).astype(int)
+    geoms, zones_all, plan_refs = candidates.geometry.to_numpy(), _Zones.of(candidates), _plan_refs(approved)
 
-    def serially(fn: Any, *args: Any) -> Any:
-        _local.serial = threads > 1
-        try:
-            return fn(*args)
-        finally:
-            _local.serial = False
+    def rows(a: int, b: int, block: _Block) -> tuple[dict[str, list[Any]], np.ndarray]:
+        return _block_rows(block, zones_all[a:b], plan_refs, kommunenummer, settings, has_plan_source), block.parts
 
-    with ThreadPoolExecutor(threads) as pool:
-        # Work starts at once: one thread repairs the plans, another the zones of the first block,
-        # while this thread reads the attributes that the explanations need.
-        plans_ready = pool.submit(serially, repair_many, approved.geometry.to_numpy())
-        attrs_ready: Future = Future()
-        geoms = candidates.geometry.to_numpy()
-        futures = [pool.submit(serially, _block_lots, geoms[a:b], slice(a, b), plans_ready, attrs_ready, kommunenummer, settings, has_plan_source)
-                   for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)]
-        try:
-            attrs_ready.set_result((_Zones.of(candidates), _plan_refs(approved)))
-        except BaseException as exc:
-            attrs_ready.set_exception(exc)
-            raise
-        blocks = [f.result() for f in futures]
+    if threads == 1:
+        plans_ready: Future = Future()
+        plans_ready.set_result(repair_many(approved.geometry.to_numpy()))
+        blocks = [rows(0, len(geoms), _block_geometry(geoms, plans_ready, settings))]
+    else:
+        edges = _balanced_edges(geoms, approved.geometry.to_numpy(), BLOCKS_PER_THREAD * threads)
+
+        def serially(fn: Any, *args: Any) -> Any:
+            _local.serial = True
+            try:
+                return fn(*args)
+            finally:
+                _local.serial = False
+
+        with ThreadPoolExecutor(threads) as pool:
+            plans_ready = pool.submit(serially, repair_many, approved.geometry.to_numpy())
+            done = [pool.submit(serially, _block_geometry, geoms[a:b], plans_ready, settings) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+            # While the pool runs GEOS on the next blocks, this thread turns finished ones into rows.
+            blocks = [rows(a, b, future.result()) for a, b, future in zip(edges[:-1], edges[1:], done, strict=True)]
     columns = {name: [v for cols, _ in blocks for v in cols[name]] for name in LOT_COLUMNS}
     parts = np.concatenate([p for _, p in blocks]) if blocks else np.empty(0, dtype=object)
     lots = gpd.GeoDataFrame(columns, columns=LOT_COLUMNS, geometry=gpd.GeoSeries(parts, crs=SRID), crs=SRID)
@@ -333,14 +336,34 @@ def compute_lots(
     return LotFrame(lots=lots, zones_considered=len(candidates), approved_plans=len(approved))
 
 
-def _block_lots(geoms: np.ndarray, rows: slice, plans_ready: Future, attrs_ready: Future, kommunenummer: str,
-                settings: DifferanseSettings, has_plan_source: bool) -> tuple[dict[str, list[Any]], np.ndarray]:
-    """The lots of one block of zones (``geoms``, rows ``rows`` of the candidates): columns by
-    name, and the lot geometries.
+def _balanced_edges(zone_geoms: np.ndarray, plan_geoms: np.ndarray, n: int) -> list[int]:
+    """Cut the zones into ``n`` contiguous blocks of about equal work.
 
-    ``plans_ready`` gives the repaired approved plans and ``attrs_ready`` the zones' attributes
-    and the plans' references; the block repairs its zones before it needs either.
+    A zone's work is estimated from its vertices times one plus the number of plans whose boxes
+    meet it (each is a predicate and perhaps an overlay); the boxes cost one tree query.
     """
+    pairs = np.bincount(shapely.STRtree(plan_geoms).query(zone_geoms)[0], minlength=len(zone_geoms)) if len(plan_geoms) else 0
+    work = np.cumsum(shapely.get_num_coordinates(zone_geoms) * (1 + pairs))
+    cuts = np.searchsorted(work, work[-1] * np.arange(1, n) / n) if len(work) else np.zeros(n - 1, dtype=int)
+    return [0, *np.unique(cuts).tolist(), len(zone_geoms)]
+
+
+@dataclass
+class _Block:
+    """The geometry work on one block of zones (positions local to the block)."""
+
+    zone_areas: np.ndarray
+    share_cut: np.ndarray
+    fixed: np.ndarray
+    cuts: dict[int, list[int]]
+    parts: np.ndarray
+    owner: np.ndarray
+    part_areas: np.ndarray
+    id_numbers: np.ndarray
+
+
+def _block_geometry(geoms: np.ndarray, plans_ready: Future, settings: DifferanseSettings) -> _Block:
+    """Repair a block of zones, subtract the plans (``plans_ready`` gives them repaired) and split."""
     zone_geoms, fixed = repair_many(geoms)
     diffs, cuts = subtract(zone_geoms, plans_ready.result()[0])
     zone_areas = shapely.area(zone_geoms)
@@ -355,33 +378,34 @@ def _block_lots(geoms: np.ndarray, rows: slice, plans_ready: Future, attrs_ready
     part_areas = shapely.area(parts)
     kept = (part_areas >= settings.min_area_m2) & (part_areas > 0)
     parts, owner, part_areas = parts[kept], owner[kept], part_areas[kept]
+    return _Block(zone_areas, share_cut, fixed, cuts, parts, owner, part_areas, lot_id_numbers(parts))
 
-    # Per-zone values computed once (a zone often yields several lots).
-    all_zones, plan_refs = attrs_ready.result()
-    zones = all_zones[rows]
-    was_repaired = fixed | zones.repaired
-    used = np.unique(owner).tolist()
-    zone_areas_m2, shares = np.round(zone_areas, 1).tolist(), np.round(share_cut, 4).tolist()
+
+def _block_rows(block: _Block, zones: _Zones, plan_refs: list[dict[str, Any]], kommunenummer: str,
+                settings: DifferanseSettings, has_plan_source: bool) -> dict[str, list[Any]]:
+    """The lot columns of one block, by name (pure Python; values per zone computed once)."""
+    owners = block.owner.tolist()
+    used = sorted(set(owners))
+    zone_areas_m2, shares = np.round(block.zone_areas, 1).tolist(), np.round(block.share_cut, 4).tolist()
     zone_info = {z: {"key": zones.keys[z], "arealformal": zones.formals[z], "navn": codes.arealformal_name(zones.formals[z], zones.regimes[z]),
                      "arealbruksstatus": zones.statuses[z], "planid": zones.planids[z], "omradenavn": zones.names[z],
                      "area_m2": zone_areas_m2[z]} for z in used}
-    flag_bits = (zones.mulig * 1 + was_repaired * 2 + (not has_plan_source) * 4).tolist()
+    flag_bits = (zones.mulig * 1 + (block.fixed | zones.repaired) * 2 + (not has_plan_source) * 4).tolist()
     flag_sets = [[f for bit, f in ((1, "mulig_bolig"), (2, "geometri_reparert"), (4, "mangler_reguleringsplaner")) if k & bit] for k in range(8)]
-    cut_refs = {z: [plan_refs[j] for j in cuts.get(z, ())] for z in used}
-    owners = owner.tolist()
+    cut_refs = {z: [plan_refs[j] for j in block.cuts.get(z, ())] for z in used}
 
     def per_zone(values: list[Any]) -> list[Any]:
         return [values[z] for z in owners]
 
-    columns = {
-        "lot_id": lot_ids(kommunenummer, per_zone(zones.keys), parts), "kommunenummer": [kommunenummer] * len(owners),
-        "zone_key": per_zone(zones.keys), "arealformal": per_zone(zones.formals), "arealbruksstatus": per_zone(zones.statuses),
-        "regime": per_zone(zones.regimes), "area_m2": [round(a, 1) for a in part_areas.tolist()],
+    keys = per_zone(zones.keys)
+    return {
+        "lot_id": lot_ids(kommunenummer, keys, block.id_numbers), "kommunenummer": [kommunenummer] * len(owners),
+        "zone_key": keys, "arealformal": per_zone(zones.formals), "arealbruksstatus": per_zone(zones.statuses),
+        "regime": per_zone(zones.regimes), "area_m2": [round(a, 1) for a in block.part_areas.tolist()],
         "flags": [list(flag_sets[flag_bits[z]]) for z in owners],
         "explanation": [{"zone": zone_info[z], "cut_by": cut_refs[z], "share_cut": shares[z], "mode": settings.mode, "in_progress": []}
                         for z in owners],
     }
-    return columns, parts
 
 
 def explain(explanation: dict[str, Any], flags: list[str] | str, area_m2: float | None = None) -> str:
