@@ -12,12 +12,15 @@ result. The rules are issue 4's and every set and number comes from
 4. per zone: repair without losing area, subtract the union of the approved plans whose
    interiors meet it, split into single polygons, keep parts of at least ``min_area_m2``.
 
-Why it is fast (see ``make bench``): an STRtree finds the plans that meet each zone; zones no
-plan meets are kept without any overlay; zones a single plan covers become empty without one;
-the rest subtract their plans in turn *by rank* — one vectorised GEOS call per rank across all
-zones, split over one thread per CPU (GEOS releases the GIL) — so a kommune needs about as many
-calls as the most plans meeting one zone. The seed algorithm (one union of every plan, then a
-difference per zone) and ``geopandas.overlay`` are timed against it in the same run.
+Why it is fast (see ``make bench``): an STRtree gives the zone–plan pairs whose boxes meet and
+an exact test on all CPUs keeps those that intersect; zones no plan meets are kept without an
+overlay and zones one plan covers become empty without one. The rest subtract their plans in
+turn *by rank*, biggest box overlap first — one vectorised GEOS call per rank for a whole block
+of zones — and from the second plan on, a plan that no longer meets what is left costs only a
+predicate. With several CPUs the zones are cut into blocks of about equal work, one per thread
+(GEOS releases the GIL), and the calling thread turns finished blocks into rows meanwhile. The
+seed algorithm (one union of every plan, then a difference per zone) and ``geopandas.overlay``
+are timed against it in the same run.
 """
 
 from __future__ import annotations
@@ -87,13 +90,12 @@ def select_plans(plans: gpd.GeoDataFrame, settings: DifferanseSettings) -> tuple
 
 
 _local = threading.local()
-BLOCKS_PER_THREAD = 1  # zone blocks per thread in compute_lots (more cost more CPU, measured)
 
 
 def _threads(n_items: int) -> int:
     """Threads for GEOS work: one per CPU (``TOMTE_THREADS`` overrides), fewer for small inputs.
 
-    One inside a block of :func:`compute_lots`, which already runs on every CPU.
+    One inside a block of :func:`compute_lots`, which already runs one block per CPU.
     """
     if getattr(_local, "serial", False):
         return 1
@@ -297,17 +299,19 @@ def compute_lots(
     candidates = select_zones(zones, settings)
     approved, in_progress = select_plans(plans, settings)
     threads = _threads(len(candidates))
-    geoms, zones_all, plan_refs = candidates.geometry.to_numpy(), _Zones.of(candidates), _plan_refs(approved)
+    geoms = candidates.geometry.to_numpy()
 
     def rows(a: int, b: int, block: _Block) -> tuple[dict[str, list[Any]], np.ndarray]:
         return _block_rows(block, zones_all[a:b], plan_refs, kommunenummer, settings, has_plan_source), block.parts
 
     if threads == 1:
+        zones_all, plan_refs = _Zones.of(candidates), _plan_refs(approved)
         plans_ready: Future = Future()
         plans_ready.set_result(repair_many(approved.geometry.to_numpy()))
         blocks = [rows(0, len(geoms), _block_geometry(geoms, plans_ready, settings))]
     else:
-        edges = _balanced_edges(geoms, approved.geometry.to_numpy(), BLOCKS_PER_THREAD * threads)
+        # One block per thread: more, smaller blocks measured slower (more CPU time in total).
+        edges = _balanced_edges(geoms, approved.geometry.to_numpy(), threads)
 
         def serially(fn: Any, *args: Any) -> Any:
             _local.serial = True
@@ -319,7 +323,8 @@ def compute_lots(
         with ThreadPoolExecutor(threads) as pool:
             plans_ready = pool.submit(serially, repair_many, approved.geometry.to_numpy())
             done = [pool.submit(serially, _block_geometry, geoms[a:b], plans_ready, settings) for a, b in zip(edges[:-1], edges[1:], strict=True)]
-            # While the pool runs GEOS on the next blocks, this thread turns finished ones into rows.
+            # While the pool runs GEOS, this thread reads the attributes and turns finished blocks into rows.
+            zones_all, plan_refs = _Zones.of(candidates), _plan_refs(approved)
             blocks = [rows(a, b, future.result()) for a, b, future in zip(edges[:-1], edges[1:], done, strict=True)]
     columns = {name: [v for cols, _ in blocks for v in cols[name]] for name in LOT_COLUMNS}
     parts = np.concatenate([p for _, p in blocks]) if blocks else np.empty(0, dtype=object)
