@@ -178,6 +178,31 @@ def test_engine_matches_reference_algorithms_on_random_data() -> None:
     assert ours == pytest.approx(seed, rel=1e-6)
 
 
+def test_blocks_on_several_threads_give_the_single_thread_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Big enough for the threaded path (blocks per CPU), with a bowtie and plans in progress:
+    same lots, ids, cut lists and flags as on one thread, and the same area as geopandas.overlay."""
+    from bench.data import large_kommune
+
+    kp, rp = large_kommune(2400, 600, seed=11)
+    kp.loc[5, "geometry"] = Polygon([(0, 0), (100, 100), (100, 0), (0, 100)])  # bowtie: two lobes of 2,500 m²
+    rp.loc[rp.index[::7], "planstatus"] = "2"
+    settings = replace(S, min_area_m2=0)
+    results = {}
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("TOMTE_THREADS", threads)
+        results[threads] = compute_lots(kp, rp, "0000", settings).lots.set_index("lot_id")
+    one = results["1"]
+    assert len(one) > 2400 and one["flags"].map(lambda f: "plan_under_arbeid" in f).any()
+    assert one.loc[one["zone_key"] == "z5", "area_m2"].tolist() == [2500.0, 2500.0]
+    for frame in (results["2"], results["3"]):
+        assert frame.index.tolist() == one.index.tolist()
+        assert frame["area_m2"].tolist() == one["area_m2"].tolist() and frame["flags"].tolist() == one["flags"].tolist()
+        assert [e["cut_by"] for e in frame["explanation"]] == [e["cut_by"] for e in one["explanation"]]
+    approved = rp[rp["planstatus"] == "3"]
+    overlay = gpd.overlay(kp[["zone_key", "geometry"]].assign(geometry=kp.geometry.make_valid()), approved[["area_key", "geometry"]], how="difference")
+    assert one.area.sum() == pytest.approx(overlay.area.sum(), rel=1e-9)
+
+
 def test_real_nap_plans_subtract_by_level() -> None:
     from tests.conftest import shared
     from tomte.sources.normalize import to_plan_frames

@@ -148,8 +148,8 @@ def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray) -> tuple[np.ndarray,
     interiors meet it.
 
     The plans meeting each zone are subtracted in turn, *by rank*: step k subtracts every zone's
-    k-th plan in one vectorised GEOS call spread over the CPUs (GEOS releases the GIL), so a
-    kommune needs about as many calls as the most plans meeting one zone, not one per zone.
+    k-th plan in one vectorised GEOS call (spread over the CPUs, unless the caller already runs
+    one block per CPU), so it takes about as many calls as the most plans meeting one zone.
     Each zone takes its plans in order of how much their boxes overlap it, biggest first; from
     the second plan on, a plan that no longer meets what is left costs only a predicate, and one
     that covers what is left empties it, without an overlay. Zones a single plan covers become
@@ -349,8 +349,8 @@ def _balanced_edges(zone_geoms: np.ndarray, plan_geoms: np.ndarray, n: int) -> l
     """
     pairs = np.bincount(shapely.STRtree(plan_geoms).query(zone_geoms)[0], minlength=len(zone_geoms)) if len(plan_geoms) else 0
     work = np.cumsum(shapely.get_num_coordinates(zone_geoms) * (1 + pairs))
-    cuts = np.searchsorted(work, work[-1] * np.arange(1, n) / n) if len(work) else np.zeros(n - 1, dtype=int)
-    return [0, *np.unique(cuts).tolist(), len(zone_geoms)]
+    cuts = np.unique(np.searchsorted(work, work[-1] * np.arange(1, n) / n, side="right")) if len(work) else np.empty(0, dtype=int)
+    return [0, *cuts[(cuts > 0) & (cuts < len(zone_geoms))].tolist(), len(zone_geoms)]
 
 
 @dataclass
