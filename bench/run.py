@@ -130,8 +130,7 @@ def main() -> int:
     seed_x, overlay_x, peak = faster("seed"), faster("geopandas.overlay"), max(rss for _, _, rss in results.values())
     print(f"Mål (issue 4): ≥ 10× seed: {'ja' if seed_x >= 10 else 'NEI'} ({seed_x:.1f}×); ≥ 3× overlay: {'ja' if overlay_x >= 3 else 'NEI'} "
           f"({overlay_x:.1f}×); < 2 GB: {'ja' if peak < 2048 else 'NEI'} ({peak:.0f} MB)")
-    ref = results["tomte"]
-    per_plan = ref[0] / len(plans)
+    per_plan = results["tomte"][0] / len(plans)
     print(f"Projeksjon, alle 357 kommuner (~{PLANS_NATIONAL:,} vedtatte planområder): "
           f"{per_plan * PLANS_NATIONAL:.0f} s med tomte, {results['seed'][0] / len(plans) * PLANS_NATIONAL / 60:.0f} min med seed-algoritmen")
     _bench_store(out)
