@@ -7,6 +7,7 @@ from dataclasses import replace
 import geopandas as gpd
 import pytest
 import shapely
+import shapely.affinity
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from tomte.config import DifferanseSettings
@@ -228,3 +229,13 @@ def pd_concat(frames):
     import pandas as pd
 
     return pd.concat(frames, ignore_index=True)
+
+
+def test_plans_far_from_every_zone_are_not_validated() -> None:
+    from tomte.differanse import repair_near
+
+    bowtie = [(0, 0), (100, 100), (100, 0), (0, 100)]
+    near, far = Polygon(bowtie), shapely.affinity.translate(Polygon(bowtie), 10_000)
+    out, invalid = repair_near(shapely.from_wkt([near.wkt, far.wkt]), shapely.from_wkt([box(50, 50, 300, 300).wkt]))
+    assert invalid.tolist() == [True, False]
+    assert out[0].is_valid and out[0].area == 5000 and out[1] is not None and not out[1].is_valid

@@ -230,6 +230,20 @@ def repair_many(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, invalid
 
 
+def repair_near(geoms: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`repair_many` for the geometries whose boxes meet a box of ``others``.
+
+    The rest are returned as they are: no zone can meet them, so they are never used (a kommune
+    has many approved plans outside its housing zones, and validating them is not free).
+    """
+    if not len(geoms) or not len(others):
+        return np.array(geoms, dtype=object), np.zeros(len(geoms), dtype=bool)
+    near = np.unique(shapely.STRtree(others).query(geoms)[0])
+    out, invalid = np.array(geoms, dtype=object), np.zeros(len(geoms), dtype=bool)
+    out[near], invalid[near] = repair_many(out[near])
+    return out, invalid
+
+
 @dataclass
 class LotFrame:
     """Result of :func:`compute_lots`: the lots and what was used."""
@@ -307,7 +321,7 @@ def compute_lots(
     if threads == 1:
         zones_all, plan_refs = _Zones.of(candidates), _plan_refs(approved)
         plans_ready: Future = Future()
-        plans_ready.set_result(repair_many(approved.geometry.to_numpy()))
+        plans_ready.set_result(repair_near(approved.geometry.to_numpy(), geoms))
         blocks = [rows(0, len(geoms), _block_geometry(geoms, plans_ready, settings))]
     else:
         # One block per thread: more, smaller blocks measured slower (more CPU time in total).
@@ -321,7 +335,7 @@ def compute_lots(
                 _local.serial = False
 
         with ThreadPoolExecutor(threads) as pool:
-            plans_ready = pool.submit(serially, repair_many, approved.geometry.to_numpy())
+            plans_ready = pool.submit(serially, repair_near, approved.geometry.to_numpy(), geoms)
             done = [pool.submit(serially, _block_geometry, geoms[a:b], plans_ready, settings) for a, b in zip(edges[:-1], edges[1:], strict=True)]
             # While the pool runs GEOS, this thread reads the attributes and turns finished blocks into rows.
             zones_all, plan_refs = _Zones.of(candidates), _plan_refs(approved)
@@ -330,7 +344,7 @@ def compute_lots(
     parts = np.concatenate([p for _, p in blocks]) if blocks else np.empty(0, dtype=object)
     lots = gpd.GeoDataFrame(columns, columns=LOT_COLUMNS, geometry=gpd.GeoSeries(parts, crs=SRID), crs=SRID)
     if len(lots) and len(in_progress):
-        ip_geoms, _ = repair_many(in_progress.geometry.to_numpy())
+        ip_geoms, _ = repair_near(in_progress.geometry.to_numpy(), lots.geometry.to_numpy())
         ip_refs = _plan_refs(in_progress)
         li, pi = meeting_pairs(lots.geometry.to_numpy(), ip_geoms)
         for lot_idx, plan_idx in zip(li, pi, strict=True):
