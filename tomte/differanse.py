@@ -405,7 +405,8 @@ def _block_rows(block: _Block, zones: _Zones, plan_refs: list[dict[str, Any]], k
     """The lot columns of one block, by name (pure Python; values per zone computed once)."""
     owners = block.owner.tolist()
     used = sorted(set(owners))
-    zone_areas_m2, shares = np.round(block.zone_areas, 1).tolist(), np.round(block.share_cut, 4).tolist()
+    zone_areas_m2 = [round(a, 1) for a in block.zone_areas.tolist()]
+    shares = [round(a, 4) for a in block.share_cut.tolist()]
     zone_info = {z: {"key": zones.keys[z], "arealformal": zones.formals[z], "navn": codes.arealformal_name(zones.formals[z], zones.regimes[z]),
                      "arealbruksstatus": zones.statuses[z], "planid": zones.planids[z], "omradenavn": zones.names[z],
                      "area_m2": zone_areas_m2[z]} for z in used}
