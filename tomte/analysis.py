@@ -17,7 +17,7 @@ import shapely
 from tomte import codes, plans
 from tomte.config import DifferanseSettings
 from tomte.crm import lineage_sql
-from tomte.differanse import compute_lots, explain, meeting_pairs, repair_many, select_plans
+from tomte.differanse import compute_lots, explain, meeting_pairs, repair_near, select_plans
 from tomte.kommuner import boundary
 from tomte.store import Store, dumps, loads, now
 
@@ -56,7 +56,7 @@ def _archive_reasons(gone_geoms: np.ndarray, approved: gpd.GeoDataFrame) -> list
     reasons = ["ikke lenger en kandidat (kommuneplanformål, status eller areal er endret)"] * len(gone_geoms)
     if not len(approved) or not len(gone_geoms):
         return reasons
-    plan_geoms, _ = repair_many(approved.geometry.to_numpy())
+    plan_geoms, _ = repair_near(approved.geometry.to_numpy(), gone_geoms)
     gi, pi = meeting_pairs(gone_geoms, plan_geoms)
     if not len(gi):
         return reasons

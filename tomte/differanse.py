@@ -125,15 +125,25 @@ def meeting_pairs(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.n
     return li[keep], ri[keep]
 
 
-def intersecting_pairs(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i, j) where ``left[i]`` and ``right[j]`` intersect.
+Pairs = tuple[np.ndarray, np.ndarray]
 
-    The STRtree gives the pairs whose boxes meet; the exact test then runs on all CPUs, which
-    is faster than the tree's own single-threaded predicate query.
-    """
+
+def box_pairs(left: np.ndarray, right: np.ndarray) -> Pairs:
+    """Index pairs (i, j) where the boxes of ``left[i]`` and ``right[j]`` meet (one STRtree query)."""
     if len(left) == 0 or len(right) == 0:
         return np.empty(0, dtype=int), np.empty(0, dtype=int)
     li, ri = shapely.STRtree(right).query(left)
+    return li, ri
+
+
+def intersecting_pairs(left: np.ndarray, right: np.ndarray, boxes: Pairs | None = None) -> Pairs:
+    """Index pairs (i, j) where ``left[i]`` and ``right[j]`` intersect.
+
+    :func:`box_pairs` (or ``boxes``, when the caller has them, perhaps a superset) gives the
+    candidates; the exact test then runs on all CPUs, which is faster than the tree's own
+    single-threaded predicate query.
+    """
+    li, ri = box_pairs(left, right) if boxes is None else boxes
     hit = parallel(shapely.intersects, left[li], right[ri]).astype(bool)
     return li[hit], ri[hit]
 
@@ -141,7 +151,7 @@ def intersecting_pairs(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray,
 MIN_CUT_M2 = 0.01  # a plan that removes less than this has not cut the zone
 
 
-def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray) -> tuple[np.ndarray, dict[int, list[int]]]:
+def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray, boxes: Pairs | None = None) -> tuple[np.ndarray, dict[int, list[int]]]:
     """``zone_geoms[i]`` minus the union of the ``cut_geoms`` that meet it.
 
     Returns the differences and, per zone that any cut meets, the indices of the cuts whose
@@ -160,7 +170,7 @@ def subtract(zone_geoms: np.ndarray, cut_geoms: np.ndarray) -> tuple[np.ndarray,
     cuts_per_zone: dict[int, list[int]] = {}
     if not len(zone_geoms) or not len(cut_geoms):
         return result, cuts_per_zone
-    zi, ci = intersecting_pairs(zone_geoms, cut_geoms)
+    zi, ci = intersecting_pairs(zone_geoms, cut_geoms, boxes)
     if not len(zi):
         return result, cuts_per_zone
     zb, cb = shapely.bounds(zone_geoms)[zi], shapely.bounds(cut_geoms)[ci]
@@ -236,11 +246,14 @@ def repair_near(geoms: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.n
     The rest are returned as they are: no zone can meet them, so they are never used (a kommune
     has many approved plans outside its housing zones, and validating them is not free).
     """
-    if not len(geoms) or not len(others):
-        return np.array(geoms, dtype=object), np.zeros(len(geoms), dtype=bool)
-    near = np.unique(shapely.STRtree(others).query(geoms)[0])
+    return repair_at(geoms, np.unique(box_pairs(geoms, others)[0]))
+
+
+def repair_at(geoms: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`repair_many` for ``geoms[positions]``; the others are returned as they are."""
     out, invalid = np.array(geoms, dtype=object), np.zeros(len(geoms), dtype=bool)
-    out[near], invalid[near] = repair_many(out[near])
+    if len(positions):
+        out[positions], invalid[positions] = repair_many(out[positions])
     return out, invalid
 
 
@@ -313,19 +326,26 @@ def compute_lots(
     candidates = select_zones(zones, settings)
     approved, in_progress = select_plans(plans, settings)
     threads = _threads(len(candidates))
-    geoms = candidates.geometry.to_numpy()
+    geoms, plan_geoms = candidates.geometry.to_numpy(), approved.geometry.to_numpy()
+    # One tree query serves everything: plans no zone box meets are never repaired or tested.
+    box_z, box_p = box_pairs(geoms, plan_geoms)
+    near_plans = np.unique(box_p)
 
     def rows(a: int, b: int, block: _Block) -> tuple[dict[str, list[Any]], np.ndarray]:
         return _block_rows(block, zones_all[a:b], plan_refs, kommunenummer, settings, has_plan_source), block.parts
 
+    def boxes(a: int, b: int) -> Pairs:
+        inside = (box_z >= a) & (box_z < b)
+        return box_z[inside] - a, box_p[inside]
+
     if threads == 1:
         zones_all, plan_refs = _Zones.of(candidates), _plan_refs(approved)
         plans_ready: Future = Future()
-        plans_ready.set_result(repair_near(approved.geometry.to_numpy(), geoms))
-        blocks = [rows(0, len(geoms), _block_geometry(geoms, plans_ready, settings))]
+        plans_ready.set_result(repair_at(plan_geoms, near_plans))
+        blocks = [rows(0, len(geoms), _block_geometry(geoms, (box_z, box_p), plans_ready, settings))]
     else:
         # One block per thread: more, smaller blocks measured slower (more CPU time in total).
-        edges = _balanced_edges(geoms, approved.geometry.to_numpy(), threads)
+        edges = _balanced_edges(geoms, box_z, threads)
 
         def serially(fn: Any, *args: Any) -> Any:
             _local.serial = True
@@ -335,8 +355,9 @@ def compute_lots(
                 _local.serial = False
 
         with ThreadPoolExecutor(threads) as pool:
-            plans_ready = pool.submit(serially, repair_near, approved.geometry.to_numpy(), geoms)
-            done = [pool.submit(serially, _block_geometry, geoms[a:b], plans_ready, settings) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+            plans_ready = pool.submit(serially, repair_at, plan_geoms, near_plans)
+            done = [pool.submit(serially, _block_geometry, geoms[a:b], boxes(a, b), plans_ready, settings)
+                    for a, b in zip(edges[:-1], edges[1:], strict=True)]
             # While the pool runs GEOS, this thread reads the attributes and turns finished blocks into rows.
             zones_all, plan_refs = _Zones.of(candidates), _plan_refs(approved)
             blocks = [rows(a, b, future.result()) for a, b, future in zip(edges[:-1], edges[1:], done, strict=True)]
@@ -355,13 +376,13 @@ def compute_lots(
     return LotFrame(lots=lots, zones_considered=len(candidates), approved_plans=len(approved))
 
 
-def _balanced_edges(zone_geoms: np.ndarray, plan_geoms: np.ndarray, n: int) -> list[int]:
+def _balanced_edges(zone_geoms: np.ndarray, zone_of_box_pair: np.ndarray, n: int) -> list[int]:
     """Cut the zones into ``n`` contiguous blocks of about equal work.
 
     A zone's work is estimated from its vertices times one plus the number of plans whose boxes
-    meet it (each is a predicate and perhaps an overlay); the boxes cost one tree query.
+    meet it (each is a predicate and perhaps an overlay).
     """
-    pairs = np.bincount(shapely.STRtree(plan_geoms).query(zone_geoms)[0], minlength=len(zone_geoms)) if len(plan_geoms) else 0
+    pairs = np.bincount(zone_of_box_pair, minlength=len(zone_geoms))
     work = np.cumsum(shapely.get_num_coordinates(zone_geoms) * (1 + pairs))
     cuts = np.unique(np.searchsorted(work, work[-1] * np.arange(1, n) / n, side="right")) if len(work) else np.empty(0, dtype=int)
     return [0, *cuts[(cuts > 0) & (cuts < len(zone_geoms))].tolist(), len(zone_geoms)]
@@ -381,10 +402,13 @@ class _Block:
     id_numbers: np.ndarray
 
 
-def _block_geometry(geoms: np.ndarray, plans_ready: Future, settings: DifferanseSettings) -> _Block:
-    """Repair a block of zones, subtract the plans (``plans_ready`` gives them repaired) and split."""
+def _block_geometry(geoms: np.ndarray, boxes: Pairs, plans_ready: Future, settings: DifferanseSettings) -> _Block:
+    """Repair a block of zones, subtract the plans (``plans_ready`` gives them repaired) and split.
+
+    ``boxes`` are the block's zone–plan box pairs, zones numbered within the block.
+    """
     zone_geoms, fixed = repair_many(geoms)
-    diffs, cuts = subtract(zone_geoms, plans_ready.result()[0])
+    diffs, cuts = subtract(zone_geoms, plans_ready.result()[0], boxes)
     zone_areas = shapely.area(zone_geoms)
     share_cut = np.clip(1.0 - shapely.area(diffs) / np.where(zone_areas > 0, zone_areas, 1.0), 0.0, 1.0)
     if settings.mode == "whole_zone":
