@@ -424,6 +424,10 @@ def _block_geometry(geoms: np.ndarray, boxes: Pairs, plans_ready: Future, settin
     return _Block(zone_areas, share_cut, fixed, cuts, parts, owner, part_areas, lot_id_numbers(parts))
 
 
+# The zone flags for each combination of bits 1 (mulig_bolig), 2 (geometri_reparert), 4 (mangler_reguleringsplaner).
+_FLAG_SETS = [[f for bit, f in ((1, "mulig_bolig"), (2, "geometri_reparert"), (4, "mangler_reguleringsplaner")) if k & bit] for k in range(8)]
+
+
 def _block_rows(block: _Block, zones: _Zones, plan_refs: list[dict[str, Any]], kommunenummer: str,
                 settings: DifferanseSettings, has_plan_source: bool) -> dict[str, list[Any]]:
     """The lot columns of one block, by name (pure Python; values per zone computed once)."""
@@ -435,7 +439,6 @@ def _block_rows(block: _Block, zones: _Zones, plan_refs: list[dict[str, Any]], k
                      "arealbruksstatus": zones.statuses[z], "planid": zones.planids[z], "omradenavn": zones.names[z],
                      "area_m2": zone_areas_m2[z]} for z in used}
     flag_bits = (zones.mulig * 1 + (block.fixed | zones.repaired) * 2 + (not has_plan_source) * 4).tolist()
-    flag_sets = [[f for bit, f in ((1, "mulig_bolig"), (2, "geometri_reparert"), (4, "mangler_reguleringsplaner")) if k & bit] for k in range(8)]
     cut_refs = {z: [plan_refs[j] for j in block.cuts.get(z, ())] for z in used}
 
     def per_zone(values: list[Any]) -> list[Any]:
@@ -446,7 +449,7 @@ def _block_rows(block: _Block, zones: _Zones, plan_refs: list[dict[str, Any]], k
         "lot_id": lot_ids(kommunenummer, keys, block.id_numbers), "kommunenummer": [kommunenummer] * len(owners),
         "zone_key": keys, "arealformal": per_zone(zones.formals), "arealbruksstatus": per_zone(zones.statuses),
         "regime": per_zone(zones.regimes), "area_m2": [round(a, 1) for a in block.part_areas.tolist()],
-        "flags": [list(flag_sets[flag_bits[z]]) for z in owners],
+        "flags": [list(_FLAG_SETS[flag_bits[z]]) for z in owners],
         "explanation": [{"zone": zone_info[z], "cut_by": cut_refs[z], "share_cut": shares[z], "mode": settings.mode, "in_progress": []}
                         for z in owners],
     }
