@@ -18,7 +18,7 @@ from tomte.errors import BadResponse, InvalidData, SourceUnavailable
 from tomte.sources import registry
 from tomte.sources._http import Http
 
-X0, Y0 = 260_000, 6_620_000
+X0, Y0 = 266_000, 6_628_000  # inside Nordre Follo (3207): the fetch checks the place
 CAPS = """<?xml version="1.0"?><wfs:WFS_Capabilities xmlns:wfs="http://www.opengis.net/wfs/2.0" version="2.0.0">
 <wfs:FeatureTypeList><wfs:FeatureType><wfs:Name>app:KpArealformalOmrade</wfs:Name>
 <wfs:DefaultCRS>urn:ogc:def:crs:EPSG::25833</wfs:DefaultCRS></wfs:FeatureType></wfs:FeatureTypeList></wfs:WFS_Capabilities>"""
@@ -92,16 +92,16 @@ def test_real_mapserver_wfs_fetched_completely_through_paging(world) -> None:
         progress: list[str] = []
         result = pipeline.fetch_kommune(store, settings, "3207", src, progress=progress.append)
         assert result.counts["kp"] == 23
-        assert server.hits["/wfs"] == 1 + 5  # capabilities + pages of 5, 5, 5, 5, 3
+        assert server.hits["/wfs"] == 1 + 1 + 5  # capabilities, RESULTTYPE=hits, pages of 5, 5, 5, 5, 3
         assert sum("side" in p for p in progress) == 5
         zones = store.rows("SELECT zone_key, arealformal FROM kp_zones WHERE kommunenummer = '3207'")
         assert len({z["zone_key"] for z in zones}) == 23
         assert sorted({z["arealformal"] for z in zones}) == ["1110", "5100"]
         # Within the cache's max age a second fetch makes no request; --refresh asks again.
         again = pipeline.fetch_kommune(store, settings, "3207", src)
-        assert again.requests == 0 and server.hits["/wfs"] == 6
+        assert again.requests == 0 and server.hits["/wfs"] == 7
         pipeline.fetch_kommune(store, settings, "3207", src, refresh=True)
-        assert server.hits["/wfs"] == 12
+        assert server.hits["/wfs"] == 14
 
 
 def test_503_twice_then_ok_is_retried(world) -> None:
@@ -136,10 +136,12 @@ def test_failures_leave_the_store_unchanged(world, route, error, words: str) -> 
     store, settings, tmp = world
     settings = settings.with_(http=replace(settings.http, timeout=0.5, retries=1))
     before = snapshot(store)
-    with fake_server(wfs_routes(route)) as (url, _), pytest.raises(error) as err:
-        pipeline.fetch_kommune(store, settings, "3207", sources_toml(tmp / "s.toml", url + "/wfs"), http=Http(settings.http, sleep=Sleeps()))
-    assert words in str(err.value)
-    assert "3207" in str(err.value)  # names the kommune/source
+    with fake_server(wfs_routes(route)) as (url, _):
+        result = pipeline.fetch_kommune(store, settings, "3207", sources_toml(tmp / "s.toml", url + "/wfs"), http=Http(settings.http, sleep=Sleeps()))
+    err = result.failed["plandata"]
+    assert isinstance(err, error) and not result.ok
+    assert words in str(err)
+    assert "3207" in str(err)  # names the kommune/source
     assert snapshot(store) == before
     assert store.rows("SELECT ok FROM fetch_runs ORDER BY id DESC LIMIT 1") == [{"ok": 0}]
 
@@ -152,16 +154,17 @@ def test_one_failing_source_keeps_the_other_from_being_stored(world) -> None:
     with fake_server(wfs_routes(sequence((200, {}, EXCEPTION)))) as (url, _):
         src = sources_toml(tmp / "s.toml", url + "/wfs")
         src.write_text(src.read_text() + f'\n[[source]]\nkommune = "3207"\nrole = "reguleringsplan"\nkind = "file"\npath = "{good}"\n')
-        with pytest.raises(BadResponse):
-            pipeline.fetch_kommune(store, settings, "3207", src, http=Http(settings.http, sleep=Sleeps()))
+        result = pipeline.fetch_kommune(store, settings, "3207", src, http=Http(settings.http, sleep=Sleeps()))
+    assert isinstance(result.failed["plandata"], BadResponse)  # kommuneplan and reguleringsplan are one unit
     assert snapshot(store) == before
     assert store.scalar("SELECT COUNT(*) FROM rp_areas") == 0
 
 
 def test_capabilities_without_the_type_is_a_clear_error(world) -> None:
     store, settings, tmp = world
-    with fake_server(wfs_routes(sequence((200, {}, page(1))))) as (url, _), pytest.raises(BadResponse, match="objekttypen app:Feil"):
-        pipeline.fetch_kommune(store, settings, "3207", sources_toml(tmp / "s.toml", url + "/wfs", "app:Feil"), http=Http(settings.http))
+    with fake_server(wfs_routes(sequence((200, {}, page(1))))) as (url, _):
+        result = pipeline.fetch_kommune(store, settings, "3207", sources_toml(tmp / "s.toml", url + "/wfs", "app:Feil"), http=Http(settings.http))
+    assert isinstance(result.failed["plandata"], BadResponse) and "objekttypen app:Feil" in str(result.failed["plandata"])
 
 
 def test_ogc_api_pages_by_next_links_with_api_key(world, monkeypatch) -> None:
@@ -182,8 +185,8 @@ def test_ogc_api_pages_by_next_links_with_api_key(world, monkeypatch) -> None:
         toml = tmp / "o.toml"
         toml.write_text(f'[[source]]\nkommune = "3207"\nrole = "kommuneplan"\nkind = "ogcapi"\nurl = "{base}"\n'
                         'collection = "kparealformalomrade"\napi_key_env = "TEST_NAP_KEY"\npage_size = 4\n')
-        with pytest.raises(InvalidData, match="TEST_NAP_KEY"):
-            pipeline.fetch_kommune(store, settings, "3207", toml)
+        missing_key = pipeline.fetch_kommune(store, settings, "3207", toml).failed["plandata"]
+        assert isinstance(missing_key, InvalidData) and "TEST_NAP_KEY" in str(missing_key)
         monkeypatch.setenv("TEST_NAP_KEY", "hemmelig")
         result = pipeline.fetch_kommune(store, settings, "3207", toml)
     assert result.counts["kp"] == 10 and server.hits["/collections/kparealformalomrade/items"] == 3

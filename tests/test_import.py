@@ -242,10 +242,11 @@ def test_format_is_detected_by_content_not_extension(tmp_path: Path) -> None:
     gml_named_json = tmp_path / "plan.json"
     gml_named_json.write_bytes(gml(kp_feature(poslist([(0, 0), (100, 0), (100, 100), (0, 0)]))))
     assert len(read_plan_file(gml_named_json)) == 1
-    sos = tmp_path / "plan.sos"
-    sos.write_text(".HODE\n..TEGNSETT UTF-8\n")
-    with pytest.raises(InvalidData, match="SOSI-tekstformat"):
-        read_plan_file(sos)
+    sos_named_txt = tmp_path / "plan.txt"
+    sos_named_txt.write_text("! eksport fra kommunen\n.HODE\n..TEGNSETT UTF-8\n..TRANSPAR\n...KOORDSYS 23\n...ORIGO-NØ 0 0\n"
+                             "...ENHET 1\n.KURVE 1:\n..NØ\n0 0\n0 100\n100 100\n0 0\n.FLATE 2:\n..OBJTYPE KpArealformålOmråde\n"
+                             "..REF :1\n..NØ\n20 20\n.SLUTT\n")
+    assert [f.feature_type for f in read_plan_file(sos_named_txt) if f.geometry.area] == ["KpArealformålOmråde"]
 
 
 def test_geopackage_with_arcgis_style_fields_in_utm32(tmp_path: Path) -> None:
@@ -270,7 +271,7 @@ def test_invalid_geometry_is_repaired_without_losing_area_and_recorded() -> None
 
 def test_import_plans_then_analyse(store, tmp_path: Path) -> None:
     kommuner.load_kommuner(store)
-    x, y = 262_000, 6_622_000
+    x, y = 268_000, 6_628_000  # in Nordre Follo
     kp_path, rp_path = tmp_path / "kp.gml", tmp_path / "rp.geojson"
     kp_path.write_bytes(gml(kp_feature(poslist([(x, y), (x + 200, y), (x + 200, y + 100), (x, y + 100), (x, y)]), fid="a"),
                             kp_feature(poslist([(x, y + 200), (x + 100, y + 200), (x + 100, y + 300), (x, y + 300), (x, y + 200)]), "5100", "1", "b")))
@@ -289,7 +290,8 @@ def test_import_plans_then_analyse(store, tmp_path: Path) -> None:
 def test_failed_import_leaves_previous_data(store, tmp_path: Path) -> None:
     kommuner.load_kommuner(store)
     good = tmp_path / "kp.gml"
-    good.write_bytes(gml(kp_feature(poslist([(0, 0), (100, 0), (100, 100), (0, 0)]))))
+    x, y = 268_000, 6_628_000  # in Nordre Follo
+    good.write_bytes(gml(kp_feature(poslist([(x, y), (x + 100, y), (x + 100, y + 100), (x, y)]))))
     pipeline.import_plans(store, "3207", good, None)
     bad = tmp_path / "bad.gml"
     bad.write_bytes(good.read_bytes()[:-30])
@@ -297,7 +299,7 @@ def test_failed_import_leaves_previous_data(store, tmp_path: Path) -> None:
         pipeline.import_plans(store, "3207", bad, None)
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
-    with pytest.raises(InvalidData, match="Fant ingen"):
+    with pytest.raises(InvalidData, match="fant ingen"):
         pipeline.import_plans(store, "3207", empty, None)
     assert store.scalar("SELECT COUNT(*) FROM kp_zones WHERE kommunenummer = '3207'") == 1
 

@@ -61,16 +61,18 @@ def cmd_demo(args, settings, say) -> int:
 
 def cmd_import(args, settings, say) -> int:
     store = open_store(settings.db_path)
-    result = pipeline.import_plans(store, args.kommune, args.kp, args.rp, args.crs, say)
+    result = pipeline.import_plans(store, args.kommune, args.kp, args.rp, args.crs, say, force=args.force)
     print(result.summary())
     return 0
 
 
 def cmd_fetch(args, settings, say) -> int:
     store = open_store(settings.db_path)
-    result = pipeline.fetch_kommune(store, settings, args.kommune, args.sources, args.refresh, say)
+    result = pipeline.fetch_kommune(store, settings, args.kommune, args.sources, args.refresh, say, force=args.force)
     print(result.summary() + f" ({result.requests} forespørsler)")
-    return 0
+    for unit, message in result.failed.items():
+        print(f"Feil: {message} (enheten «{unit}» beholder tidligere data)", file=sys.stderr)
+    return 0 if result.ok else 1
 
 
 def cmd_analyse(args, settings, say) -> int:
@@ -185,17 +187,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="bygg demo-databasen med SYNTETISKE plandata for Nordre Follo, Ås og Nesodden")
     s.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("import-plans", help="importer plandata fra filer (SOSI-GML 3.2, GeoJSON, GeoPackage)")
+    s = sub.add_parser("import-plans", help="importer plandata fra filer (SOSI, SOSI-GML 3.2, GeoJSON, GeoPackage)")
     s.add_argument("--kommune", required=True, help="kommunenummer (også tidligere numre)")
     s.add_argument("--kp", help="fil med kommuneplanens arealformål (KpArealformålOmråde/KpArealbrukOmråde)")
     s.add_argument("--rp", help="fil med reguleringsplanområder (RpOmråde)")
     s.add_argument("--crs", help="koordinatsystem for filer uten (f.eks. EPSG:25832)")
+    s.add_argument("--force", action="store_true", help="bytt ut selv om den nye kopien har under halvparten så mange objekter")
     s.set_defaults(func=cmd_import)
 
     s = sub.add_parser("fetch", help="hent plandata og teiger for en kommune fra de konfigurerte tjenestene")
     s.add_argument("--kommune", required=True)
     s.add_argument("--sources", help="TOML-fil med ekstra/overstyrte kilder ([[source]])")
     s.add_argument("--refresh", action="store_true", help="spør tjenestene på nytt selv om hurtigbufferen er fersk")
+    s.add_argument("--force", action="store_true", help="bytt ut selv om den nye kopien har under halvparten så mange objekter")
     s.set_defaults(func=cmd_fetch)
 
     s = sub.add_parser("discover", help="søk i Geonorges Kartkatalog etter kommunens plantjenester og foreslå kilder")

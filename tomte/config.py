@@ -13,6 +13,9 @@ TOMTE_CACHE_HOURS   max age of cached HTTP responses in hours (default 24)
 TOMTE_HTTP_TIMEOUT  seconds before a request is abandoned (default 30)
 TOMTE_HTTP_RETRIES  retries on connection errors, 429 and 5xx (default 4)
 TOMTE_RATE_PER_HOST requests per second per host (default 4)
+TOMTE_HTTP_DEADLINE overall seconds for one response, body included (default 300)
+TOMTE_HTTP_MAX_MB   largest response body after decompression, in MB (default 512)
+TOMTE_MAX_PAGES     most pages fetched from one source (default 5000)
 TOMTE_OWNER_RETENTION_DAYS  owners older than this are removed by ``purge-owners`` (default: keep until purged)
 """
 
@@ -35,9 +38,14 @@ class HttpSettings:
 
     Attributes are documented in the module docstring's environment table.
     ``max_retry_after`` caps a server's ``Retry-After`` so a sync cannot hang for hours.
+    ``deadline``, ``max_mb`` and ``max_pages`` bound what one slow, huge or endlessly paging
+    server can cost (see :mod:`tomte.sources._http` and :mod:`tomte.sources.paging`).
     """
 
     timeout: float = 30.0
+    deadline: float = 300.0
+    max_mb: float = 512.0
+    max_pages: int = 5000
     retries: int = 4
     backoff: float = 1.0
     max_retry_after: float = 120.0
@@ -127,6 +135,22 @@ class DifferanseSettings:
         return self.housing_sure | (codes.SPREDT_BOLIG if self.include_spredt else frozenset())
 
 
+def _number(env: os._Environ[str] | dict[str, str], name: str, default: float) -> float:
+    """A non-negative number from the environment; a bad value is one sentence, not a traceback."""
+    from tomte.errors import InvalidData
+
+    text = env.get(name)
+    if text is None or text == "":
+        return float(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:
+        raise InvalidData(f"Miljøvariabelen {name} må være et tall ≥ 0, ikke «{text}».")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the library needs, passed explicitly."""
@@ -144,14 +168,17 @@ class Settings:
         """Build settings from environment variables (see module docstring)."""
         env = os.environ
         http = HttpSettings(
-            timeout=float(env.get("TOMTE_HTTP_TIMEOUT", 30)),
-            retries=int(env.get("TOMTE_HTTP_RETRIES", 4)),
-            rate_per_host=float(env.get("TOMTE_RATE_PER_HOST", 4)),
+            timeout=_number(env, "TOMTE_HTTP_TIMEOUT", 30),
+            retries=int(_number(env, "TOMTE_HTTP_RETRIES", 4)),
+            rate_per_host=_number(env, "TOMTE_RATE_PER_HOST", 4),
+            deadline=_number(env, "TOMTE_HTTP_DEADLINE", 300),
+            max_mb=_number(env, "TOMTE_HTTP_MAX_MB", 512),
+            max_pages=int(_number(env, "TOMTE_MAX_PAGES", 5000)),
             cache_dir=Path(env.get("TOMTE_CACHE_DIR", DATA_DIR / "cache")),
-            cache_hours=float(env.get("TOMTE_CACHE_HOURS", 24)),
+            cache_hours=_number(env, "TOMTE_CACHE_HOURS", 24),
         )
         path = Path(db_path or env.get("TOMTE_DB") or DATA_DIR / "tomte.sqlite")
-        retention = env.get("TOMTE_OWNER_RETENTION_DAYS")
+        retention = env.get("TOMTE_OWNER_RETENTION_DAYS") and str(int(_number(env, "TOMTE_OWNER_RETENTION_DAYS", 0)))
         return cls(db_path=path, http=http, user=env.get("TOMTE_USER", env.get("USER", "analytiker")),
                    sources_file=Path(env.get("TOMTE_SOURCES") or DATA_DIR / "sources.toml"),
                    owner_retention_days=int(retention) if retention else None)

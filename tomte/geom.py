@@ -16,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 
 from tomte.errors import InvalidData
@@ -29,9 +30,12 @@ def parse_srs(srs: str | None) -> tuple[int | None, bool]:
     if not srs:
         return None, False
     text = srs.strip()
-    if text.upper() in {"CRS84", "OGC:CRS84"} or text.endswith("/OGC/1.3/CRS84"):
+    # OGC's lon/lat WGS 84 in every spelling GIS tools write: CRS84, OGC:CRS84,
+    # urn:ogc:def:crs:OGC:1.3:CRS84 (ogr2ogr, GeoPandas, QGIS), urn:ogc:def:crs:OGC::CRS84,
+    # http://www.opengis.net/def/crs/OGC/1.3/CRS84 (OGC API); CRS84h is the 3D variant.
+    if re.fullmatch(r"(?i)(?:(?:urn:ogc:def:crs:)?ogc:(?:[\d.]*:)?|https?://www\.opengis\.net/def/crs/ogc/[\d.]+/)?crs84h?", text):
         return 4326, False
-    match = re.search(r"(\d{4,6})\s*$", text)
+    match = re.search(r"(?<![\d.])(\d{4,6})\s*$", text)
     if not match:
         raise InvalidData(f"Ukjent koordinatsystem «{srs}»; oppgi EPSG-kode (f.eks. EPSG:25833).")
     code = int(match.group(1))
@@ -41,7 +45,11 @@ def parse_srs(srs: str | None) -> tuple[int | None, bool]:
 
 @lru_cache(maxsize=32)
 def _transformer(epsg: int) -> Transformer:
-    return Transformer.from_crs(CRS.from_epsg(epsg), CRS.from_epsg(TARGET), always_xy=True)
+    try:
+        source = CRS.from_epsg(epsg)
+    except CRSError as exc:
+        raise InvalidData(f"Ukjent koordinatsystem EPSG:{epsg}; oppgi en gyldig EPSG-kode (f.eks. EPSG:25833).") from exc
+    return Transformer.from_crs(source, CRS.from_epsg(TARGET), always_xy=True)
 
 
 def to_25833(geom: BaseGeometry, epsg: int) -> BaseGeometry:

@@ -23,6 +23,7 @@ from tomte.scoring import FACTORS, ScoringSettings, dwellings, factor_table, sco
 from tomte.sources import adresse, ogcapi, wfs
 from tomte.sources import ssb as ssb_mod
 from tomte.sources._http import Http
+from tomte.sources.checks import check_coordinates, check_in_kommune, check_not_shrunk
 from tomte.sources.gml import RawFeature
 from tomte.sources.normalize import Attrs, hensyn_frames, layer_frame, to_plan_frames
 from tomte.sources.planfile import read_plan_file
@@ -41,46 +42,99 @@ def _quiet(_msg: str) -> None:
 
 @dataclass
 class FetchResult:
-    """What a fetch or import stored."""
+    """What a fetch or import stored, what it noticed, and which units failed (their data kept)."""
 
     kommunenummer: str
     counts: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     requests: int = 0
+    notes: list[str] = field(default_factory=list)
+    failed: dict[str, TomteError] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every unit was stored."""
+        return not self.failed
 
     def summary(self) -> str:
         """One line for the CLI and the app."""
-        parts = ", ".join(f"{k}: {v}" for k, v in self.counts.items())
-        return f"{self.kommunenummer}: lagret {parts}" + (f" (hoppet over: {', '.join(self.skipped)})" if self.skipped else "")
+        parts = ", ".join(f"{k}: {v}" for k, v in self.counts.items()) or "ingenting"
+        text = f"{self.kommunenummer}: lagret {parts}"
+        if self.skipped:
+            text += f" (hoppet over: {', '.join(self.skipped)})"
+        if self.notes:
+            text += "; " + "; ".join(self.notes)
+        if self.failed:
+            text += f"; feilet (tidligere data beholdt): {', '.join(self.failed)}"
+        return text
+
+
+def _place_checks(store: Store, k: kommuner.Kommune, features: list[RawFeature], what: str) -> None:
+    """Coordinates finite, in Norway and mostly in the kommune, before anything is replaced."""
+    check_coordinates(features, what)
+
+    def others() -> list[tuple[str, Any]]:
+        frame = store.read_frame("SELECT kommunenummer, navn, AsBinary(geom) AS geom FROM kommuner")
+        return [(f"{n} ({knr})", g) for knr, n, g in zip(frame["kommunenummer"], frame["navn"], frame.geometry, strict=True)]
+
+    check_in_kommune(features, kommuner.boundary(store, k.kommunenummer).union_all(), f"{k.navn} ({k.kommunenummer})", what, others)
+
+
+def _plan_frames(store: Store, k: kommuner.Kommune, by_role: dict[str, list[RawFeature]], force: bool,
+                 what: dict[str, str]) -> tuple[dict[str, gpd.GeoDataFrame], dict[tuple[str, str], gpd.GeoDataFrame], list[str]]:
+    """Checked plan frames per role, their hensynssoner and notes for the summary; raises before any write."""
+    state = store.rows("SELECT kp_count, rp_count FROM plan_data_state WHERE kommunenummer = ?", (k.kommunenummer,))
+    stored = state[0] if state else {}
+    frames: dict[str, gpd.GeoDataFrame] = {}
+    hensyn: dict[tuple[str, str], gpd.GeoDataFrame] = {}
+    notes: list[str] = []
+    for role, features in by_role.items():
+        _place_checks(store, k, features, what[role])
+        kp, rp, counts = to_plan_frames(features, role_hint=role)
+        frame = kp if role == "kommuneplan" else rp
+        wanted = "KpArealformålOmråde/KpArealbrukOmråde" if role == "kommuneplan" else "RpOmråde"
+        if frame.empty:
+            raise InvalidData(f"{what[role]}: fant ingen {wanted} med flategeometri ({counts['ignored']} andre objekter); "
+                              "ingenting er lagret.")
+        check_not_shrunk(len(frame), int(stored.get("kp_count" if role == "kommuneplan" else "rp_count") or 0), what[role], force)
+        if role == "kommuneplan" and counts["kp_no_code"]:
+            notes.append(f"{counts['kp_no_code']} av {len(frame)} soner mangler arealformål (teller ikke som bolig)")
+        if role == "reguleringsplan" and counts["rp_no_status"]:
+            notes.append(f"{counts['rp_no_status']} av {len(frame)} planområder mangler planstatus (trekkes ikke fra)")
+        if counts["repaired"]:
+            notes.append(f"{counts['repaired']} {role}sgeometrier reparert")
+        frames[role] = frame
+        hensyn.update({("hensyn", ftype): f for ftype, f in hensyn_frames(features).items()})
+    return frames, hensyn, notes
 
 
 def import_plans(store: Store, kommune: str, kp_file: str | Path | None, rp_file: str | Path | None,
-                 crs: str | None = None, progress: Progress | None = None) -> FetchResult:
-    """Import plan files a kommune sent; replaces that kommune's data for the given layers."""
+                 crs: str | None = None, progress: Progress | None = None, force: bool = False) -> FetchResult:
+    """Import plan files a kommune sent; replaces that kommune's data for the given layers.
+
+    Nothing is replaced unless every given file passes the checks (:mod:`tomte.sources.checks`);
+    ``force`` accepts a copy with far fewer features than the stored one.
+    """
     say = progress or _quiet
     k = resolve_kommune(store, kommune)
     if kp_file is None and rp_file is None:
         raise InvalidData("Oppgi minst én fil: --kp (kommuneplan) og/eller --rp (reguleringsplaner).")
-    frames = {}
-    hensyn: dict[tuple[str, str], gpd.GeoDataFrame] = {}
+    by_role: dict[str, list[RawFeature]] = {}
+    what: dict[str, str] = {}
     for role, path in (("kommuneplan", kp_file), ("reguleringsplan", rp_file)):
         if path is None:
             continue
         say(f"Leser {path} …")
-        features = read_plan_file(path, crs)
-        kp, rp, counts = to_plan_frames(features, role_hint=role)
-        hensyn.update({("hensyn", ftype): frame for ftype, frame in hensyn_frames(features).items()})
-        frame = kp if role == "kommuneplan" else rp
-        wanted = "KpArealformålOmråde/KpArealbrukOmråde" if role == "kommuneplan" else "RpOmråde"
-        if frame.empty:
-            raise InvalidData(f"Fant ingen {wanted} med flategeometri i {path} ({counts['ignored']} andre objekter).")
-        say(f"{path}: {len(frame)} {wanted}, {counts['ignored']} andre objekter ignorert, {counts['repaired']} geometrier reparert")
-        frames[role] = frame
+        by_role[role] = read_plan_file(path, crs)
+        what[role] = f"Filen {Path(path).name}"
+    frames, hensyn, notes = _plan_frames(store, k, by_role, force, what)
+    for role, frame in frames.items():
+        say(f"{what[role]}: {len(frame)} {'soner' if role == 'kommuneplan' else 'planområder'}")
     counts = replace_plan_data(store, k.kommunenummer, frames.get("kommuneplan"), frames.get("reguleringsplan"),
                                kp_source=f"fil: {Path(kp_file).name}" if kp_file else None,
                                rp_source=f"fil: {Path(rp_file).name}" if rp_file else None,
                                layers=hensyn, layer_sources={key: "fil" for key in hensyn})
-    return FetchResult(k.kommunenummer, counts)
+    return FetchResult(k.kommunenummer, counts, notes=notes)
 
 
 def resolve_kommune(store: Store, kommune: str) -> kommuner.Kommune:
@@ -175,9 +229,65 @@ def _fetch_addresses(client: Http, store: Store, source: Source, kommunenummer: 
     return rows
 
 
+def _unit(source: Source) -> str:
+    """The fetch unit of a source: kommuneplan and reguleringsplan are one, every other role its own."""
+    if source.role in PLAN_ROLES:
+        return "plandata"
+    if source.role in LAYER_ROLES:
+        return f"{source.role}:{source.layer or source.role}"
+    return source.role
+
+
+def _fetch_unit(store: Store, client: Http, k: kommuner.Kommune, sources: list[Source], bbox: tuple[float, float, float, float],
+                force: bool, say: Progress) -> dict[str, Any]:
+    """Fetch and check one unit; returns keyword arguments for :func:`replace_plan_data`. Writes nothing."""
+    out: dict[str, Any] = {"layers": {}, "layer_sources": {}}
+    by_role: dict[str, list[RawFeature]] = {}
+    what: dict[str, str] = {}
+    for source in sources:
+        where = f"{source.kind}: {source.url or source.path}"
+        if source.role == "ssb":
+            out["ssb_rows"] = _fetch_ssb(client, store, source, k.kommunenummer, say)
+            continue
+        if source.role == "adresse":
+            out["addresses"] = _fetch_addresses(client, store, source, k.kommunenummer, say)
+            continue
+        feats = (_fetch_teig(client, store, source, k.kommunenummer, bbox, say) if source.role == "teig"
+                 else _fetch_source(client, source, bbox, say))
+        if source.role in PLAN_ROLES:
+            feats = _own_features(store, feats, k.kommunenummer)
+            if not feats:
+                raise BadResponse(f"{source.label}: tjenesten ga ingen objekter for {k.navn}; sjekk filter og typenavn, eller om tjenesten er nede.")
+            by_role.setdefault(source.role, []).extend(feats)
+            what[source.role] = source.label
+            out["kp_source" if source.role == "kommuneplan" else "rp_source"] = where
+        elif source.role == "teig":
+            check_coordinates(feats, source.label)
+            out["parcels"], out["parcel_source"] = parcels_from_features(feats), where
+        else:
+            check_coordinates(feats, source.label)
+            key = (source.role, source.layer or source.role)
+            out["layers"][key], out["layer_sources"][key] = layer_frame(feats, source.name_field, source.code_field), where
+    if by_role:
+        frames, hensyn, notes = _plan_frames(store, k, by_role, force, what)
+        out["kp"], out["rp"] = frames.get("kommuneplan"), frames.get("reguleringsplan")
+        out["layers"].update(hensyn)
+        out["layer_sources"].update({key: out.get("kp_source") or out.get("rp_source") for key in hensyn})
+        out["notes"] = notes
+    return out
+
+
 def fetch_kommune(store: Store, settings: Settings, kommune: str, sources_file: str | Path | None = None,
-                  refresh: bool = False, progress: Progress | None = None, http: Http | None = None) -> FetchResult:
-    """Download every configured source of a kommune; store only if all of them succeed."""
+                  refresh: bool = False, progress: Progress | None = None, http: Http | None = None,
+                  force: bool = False) -> FetchResult:
+    """Download every configured source of a kommune, unit by unit (issue 12).
+
+    Kommuneplan and reguleringsplan are one unit (the differanse needs both from the same
+    moment); every other role is its own. A unit is stored only when all its sources succeeded
+    and passed the checks; a failed unit keeps its previous data, is recorded in ``source_state``
+    (shown as stale with its age) and named in ``FetchResult.failed``. The units that succeeded
+    are stored together in one transaction.
+    """
     say = progress or _quiet
     k = resolve_kommune(store, kommune)
     sources = for_kommune(merged(settings.sources_file, store, Path(sources_file) if sources_file else None), k.kommunenummer)
@@ -189,61 +299,38 @@ def fetch_kommune(store: Store, settings: Settings, kommune: str, sources_file: 
     own_http = http is None
     client = http or Http(settings.http, refresh=refresh)
     result = FetchResult(k.kommunenummer)
+    units: dict[str, list[Source]] = {}
+    for source in sources:
+        if source.role not in (*PLAN_ROLES, "teig", "ssb", "adresse", *LAYER_ROLES):
+            result.skipped.append(source.role)
+            say(f"{source.label}: rollen «{source.role}» er ukjent og hoppes over")
+            continue
+        units.setdefault(_unit(source), []).append(source)
+    payload: dict[str, Any] = {"layers": {}, "layer_sources": {}}
     try:
-        by_role: dict[str, list[RawFeature]] = {}
-        labels: dict[str, str] = {}
-        layers: dict[tuple[str, str], gpd.GeoDataFrame] = {}
-        layer_sources: dict[tuple[str, str], str] = {}
-        ssb_rows: list[tuple] = []
-        addresses: list[tuple] = []
-        for source in sources:
-            where = f"{source.kind}: {source.url or source.path}"
-            if source.role == "ssb":
-                ssb_rows = _fetch_ssb(client, store, source, k.kommunenummer, say)
+        for unit, unit_sources in units.items():
+            try:
+                got = _fetch_unit(store, client, k, unit_sources, bbox, force, say)
+            except TomteError as exc:
+                result.failed[unit] = exc
+                say(f"Feilet: {exc}")
                 continue
-            if source.role == "adresse":
-                addresses = _fetch_addresses(client, store, source, k.kommunenummer, say)
-                continue
-            if source.role not in (*PLAN_ROLES, "teig", *LAYER_ROLES):
-                result.skipped.append(source.role)
-                say(f"{source.label}: rollen «{source.role}» er ukjent og hoppes over")
-                continue
-            if source.role == "teig":
-                feats = _fetch_teig(client, store, source, k.kommunenummer, bbox, say)
-            else:
-                feats = _fetch_source(client, source, bbox, say)
-            if source.role in PLAN_ROLES:
-                feats = _own_features(store, feats, k.kommunenummer)
-                if not feats:
-                    raise BadResponse(f"{source.label}: tjenesten ga ingen objekter for {k.navn}; sjekk filter og typenavn, eller om tjenesten er nede.")
-            if source.role in LAYER_ROLES:
-                key = (source.role, source.layer or source.role)
-                layers[key] = layer_frame(feats, source.name_field, source.code_field)
-                layer_sources[key] = where
-                continue
-            by_role.setdefault(source.role, []).extend(feats)
-            labels[source.role] = where
-        kp = rp = parcels = None
-        if "kommuneplan" in by_role:
-            kp, _, c = to_plan_frames(by_role["kommuneplan"], "kommuneplan")
-            if kp.empty:
-                raise BadResponse(f"{k.kommunenummer} kommuneplan: ingen KpArealformålOmråde blant {c['ignored']} objekter; sjekk typenavnet.")
-        if "reguleringsplan" in by_role:
-            _, rp, c = to_plan_frames(by_role["reguleringsplan"], "reguleringsplan")
-            if rp.empty:
-                raise BadResponse(f"{k.kommunenummer} reguleringsplan: ingen RpOmråde blant {c['ignored']} objekter; sjekk typenavnet.")
-        for role in PLAN_ROLES:
-            for ftype, frame in hensyn_frames(by_role.get(role, [])).items():
-                layers[("hensyn", ftype)] = frame
-                layer_sources[("hensyn", ftype)] = labels[role]
-        if "teig" in by_role:
-            parcels = parcels_from_features(by_role["teig"])
-        result.counts = replace_plan_data(store, k.kommunenummer, kp, rp, labels.get("kommuneplan"), labels.get("reguleringsplan"),
-                                          parcels=parcels, parcel_source=labels.get("teig"), layers=layers,
-                                          layer_sources=layer_sources, ssb_rows=ssb_rows, addresses=addresses)
+            result.notes += got.pop("notes", [])
+            payload["layers"].update(got.pop("layers"))
+            payload["layer_sources"].update(got.pop("layer_sources"))
+            payload.update(got)
+        stamp = now()
+        with store.transaction() as conn:
+            result.counts = replace_plan_data(store, k.kommunenummer, payload.pop("kp", None), payload.pop("rp", None), **payload)
+            conn.executemany(
+                "INSERT INTO source_state VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kommunenummer, unit) DO UPDATE SET "
+                "ok = excluded.ok, message = excluded.message, tried_at = excluded.tried_at, "
+                "ok_at = COALESCE(excluded.ok_at, source_state.ok_at)",
+                [(k.kommunenummer, unit, int(unit not in result.failed), str(result.failed.get(unit) or "") or None, stamp,
+                  None if unit in result.failed else stamp) for unit in units])
+            conn.execute("UPDATE fetch_runs SET finished_at = ?, ok = ?, message = ?, counts = ? WHERE id = ?",
+                         (stamp, int(result.ok), result.summary(), dumps(result.counts), run_id))
         result.requests = client.requests_made
-        store.execute("UPDATE fetch_runs SET finished_at = ?, ok = 1, message = ?, counts = ? WHERE id = ?",
-                      (now(), result.summary(), dumps(result.counts), run_id))
         return result
     except TomteError as exc:
         store.execute("UPDATE fetch_runs SET finished_at = ?, ok = 0, message = ? WHERE id = ?", (now(), str(exc), run_id))
@@ -251,6 +338,12 @@ def fetch_kommune(store: Store, settings: Settings, kommune: str, sources_file: 
     finally:
         if own_http:
             client.close()
+
+
+def stale_units(store: Store, kommunenummer: str) -> list[dict[str, Any]]:
+    """Units whose last fetch failed: their data are the previous ones, ``ok_at`` says how old."""
+    return store.rows("SELECT unit, message, tried_at, ok_at FROM source_state WHERE kommunenummer = ? AND ok = 0 ORDER BY unit",
+                      (kommunenummer,))
 
 
 def analyse(store: Store, settings: Settings, kommune: str, progress: Progress | None = None) -> AnalysisResult:

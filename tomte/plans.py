@@ -12,7 +12,8 @@ from datetime import date
 import geopandas as gpd
 import pandas as pd
 
-from tomte.store import SRID, Store, now
+from tomte import codes
+from tomte.store import SRID, Store, dumps, now
 
 KP_COLUMNS = [
     "zone_key", "feature_type", "regime", "arealformal", "arealbruksstatus", "planid", "plannavn",
@@ -74,6 +75,7 @@ def replace_plan_data(
     with store.transaction() as conn:
         state = store.rows("SELECT * FROM plan_data_state WHERE kommunenummer = ?", (kommunenummer,))
         prev = state[0] if state else {}
+        in_progress_before = _in_progress(store, kommunenummer) if rp is not None else set()
         if kp is not None:
             conn.execute("DELETE FROM kp_zones WHERE kommunenummer = ?", (kommunenummer,))
             store.insert_features("kp_zones", _records(kp, KP_COLUMNS, kommunenummer, kp_source or "", synthetic), list(kp.geometry))
@@ -98,6 +100,13 @@ def replace_plan_data(
         if addresses:
             conn.executemany("INSERT OR REPLACE INTO lot_addresses VALUES (?, ?, ?, ?, ?, ?, 0)", addresses)
             counts["adresser"] = len(addresses)
+        replaced = [name for name, frame in (("kommuneplan", kp), ("reguleringsplan", rp)) if frame is not None]
+        if replaced:
+            source = "; ".join(x for x in (kp_source if kp is not None else None, rp_source if rp is not None else None) if x)
+            conn.execute("INSERT INTO data_versions (kommunenummer, at, layers, source, counts) VALUES (?, ?, ?, ?, ?)",
+                         (kommunenummer, now(), ",".join(replaced), source, dumps(counts)))
+        if rp is not None:
+            _log_new_plans_in_progress(store, kommunenummer, in_progress_before)
         kp_count = store.scalar("SELECT COUNT(*) FROM kp_zones WHERE kommunenummer = ?", (kommunenummer,))
         rp_count = store.scalar("SELECT COUNT(*) FROM rp_areas WHERE kommunenummer = ?", (kommunenummer,))
         newest = newest_date(kp, rp) or prev.get("newest_data_date")
@@ -111,6 +120,30 @@ def replace_plan_data(
             ),
         )
     return counts
+
+
+def _in_progress(store: Store, kommunenummer: str) -> set[str]:
+    marks = ",".join(f"'{c}'" for c in sorted(codes.IN_PROGRESS_PLANSTATUS))
+    return {r[0] for r in store.conn.execute(
+        f"SELECT area_key FROM rp_areas WHERE kommunenummer = ? AND planstatus IN ({marks})", (kommunenummer,))}
+
+
+def _log_new_plans_in_progress(store: Store, kommunenummer: str, before: set[str]) -> None:
+    """A change row per plan in progress that the new copy has and the previous one had not."""
+    new = _in_progress(store, kommunenummer) - before
+    if not new:
+        return
+    rows = store.rows("SELECT area_key, planid, plannavn, planstatus FROM rp_areas WHERE kommunenummer = ? AND area_key IN ("
+                      + ",".join("?" for _ in new) + ")", (kommunenummer, *sorted(new)))
+    stamp = now()
+    store.conn.executemany("INSERT INTO changes (kommunenummer, at, kind, lot_id, detail) VALUES (?, ?, 'ny_plan_under_arbeid', NULL, ?)",
+                           [(kommunenummer, stamp, dumps(r)) for r in rows])
+
+
+def latest_version(store: Store, kommunenummer: str) -> dict | None:
+    """The newest data version of a kommune's plan data (what was replaced, when, from where)."""
+    rows = store.rows("SELECT * FROM data_versions WHERE kommunenummer = ? ORDER BY id DESC LIMIT 1", (kommunenummer,))
+    return rows[0] if rows else None
 
 
 LAYER_COLUMNS = ["name", "code", "value"]

@@ -12,6 +12,8 @@ Python's own ``sqlite3`` often cannot load extensions (pyenv builds); sqlite-uti
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -146,12 +148,54 @@ CREATE TABLE sync_items (
     message TEXT, changes TEXT DEFAULT '{}', PRIMARY KEY (run_id, kommunenummer));
 """
 
+# Indexes on every join key of the hot paths (issue 14): without ``kp_zones_key``, scoring scanned
+# every zone, geometry blob included, once per lot.
+_M5_SQL = """
+CREATE INDEX IF NOT EXISTS kp_zones_key ON kp_zones (kommunenummer, zone_key);
+CREATE INDEX IF NOT EXISTS lot_lineage_new ON lot_lineage (new_lot_id);
+CREATE INDEX IF NOT EXISTS lot_parcels_parcel ON lot_parcels (parcel_id);
+CREATE INDEX IF NOT EXISTS owners_parcel ON owners (kommunenummer, gnr, bnr, fnr, snr);
+CREATE INDEX IF NOT EXISTS outreach_owner ON outreach (owner_id);
+CREATE INDEX IF NOT EXISTS outreach_lot ON outreach (lot_id);
+CREATE INDEX IF NOT EXISTS rp_areas_status ON rp_areas (kommunenummer, planstatus);
+"""
+
+# Nothing lost, nothing wrong in silence (issues 12 and 13):
+# * source_state: per kommune and fetch unit, the last attempt and the last success, so a failed
+#   unit keeps its data and is shown as stale with its age;
+# * data_versions: every replacement of a kommune's plan data (who, what, counts), so an archived
+#   lot says which change archived it;
+# * changes: the durable change log written in the same transaction as the analysis; sync reports
+#   and notifications are built from it, so a crashed sync loses nothing;
+# * notifications: an outbox, so a message is sent once even when the sender dies.
+_M6_SQL = """
+CREATE TABLE source_state (
+    kommunenummer TEXT NOT NULL, unit TEXT NOT NULL, ok INTEGER NOT NULL, message TEXT, tried_at TEXT,
+    ok_at TEXT, PRIMARY KEY (kommunenummer, unit));
+CREATE TABLE data_versions (
+    id INTEGER PRIMARY KEY, kommunenummer TEXT NOT NULL, at TEXT NOT NULL, layers TEXT NOT NULL,
+    source TEXT, counts TEXT DEFAULT '{}');
+CREATE INDEX data_versions_kommune ON data_versions (kommunenummer, id);
+ALTER TABLE lots ADD COLUMN archived_version INTEGER;
+CREATE TABLE changes (
+    id INTEGER PRIMARY KEY, kommunenummer TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
+    lot_id TEXT, detail TEXT DEFAULT '{}');
+CREATE INDEX changes_kommune ON changes (kommunenummer, id);
+ALTER TABLE sync_runs ADD COLUMN changes_from INTEGER;
+ALTER TABLE sync_runs ADD COLUMN changes_to INTEGER;
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY, run_id INTEGER, created_at TEXT NOT NULL, items TEXT NOT NULL, sent_at TEXT,
+    channels TEXT);
+"""
+
 Migration = tuple[int, str, Sequence[tuple[str, str]]]
 MIGRATIONS: list[Migration] = [
     (1, _M1_SQL, [(t, "MULTIPOLYGON") for t in GEOMETRY_TABLES]),
     (2, _M2_SQL, [("layers", "GEOMETRY")]),
     (3, _M3_SQL, []),
     (4, _M4_SQL, []),
+    (5, _M5_SQL, []),
+    (6, _M6_SQL, []),
 ]
 
 
@@ -183,12 +227,32 @@ class Store:
         self.conn = db.conn
         self.path = path
         self._lock = threading.RLock()
+        self._depth = 0
 
     # -- transactions ----------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[Any]:
-        """Run a block atomically: everything or nothing is written."""
+        """Run a block atomically: everything or nothing is written.
+
+        Transactions nest: an inner block is a savepoint of the outer one, so a function that
+        writes in its own transaction can also be part of a larger one (``analyse`` writes lots,
+        history moves, features and scores as one, issue 13).
+        """
         with self._lock:
+            if self.conn.in_transaction:
+                name = f"sp{self._depth}"
+                self._depth += 1
+                self.conn.execute(f"SAVEPOINT {name}")
+                try:
+                    yield self.conn
+                except BaseException:
+                    self.conn.execute(f"ROLLBACK TO {name}")
+                    self.conn.execute(f"RELEASE {name}")
+                    raise
+                finally:
+                    self._depth -= 1
+                self.conn.execute(f"RELEASE {name}")
+                return
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
@@ -255,6 +319,12 @@ class Store:
         out["lots"] = int(self.scalar("SELECT COUNT(*) FROM lots WHERE active = 1"))
         out["lots_archived"] = int(self.scalar("SELECT COUNT(*) FROM lots WHERE active = 0"))
         return out
+
+
+def crash_point(name: str) -> None:
+    """Die here, as ``kill -9`` would, when ``TOMTE_CRASH_AT`` names this point (fault-injection tests)."""
+    if os.environ.get("TOMTE_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def as_multipolygons(geoms: Iterable[BaseGeometry | None]) -> Any:

@@ -15,6 +15,7 @@ and ``Circle`` segments (arcs densified, see :func:`tomte.geom.arc_points`); xli
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,12 +102,19 @@ class _GeometryReader:
     def _coords(self, el: etree._Element, lat_first: bool) -> list[tuple[float, float]]:
         dim = int(el.get("srsDimension") or el.getparent().get("srsDimension") or self._dim(el) or 2)
         name = local(el.tag)
-        if name == "coordinates":
-            cs, ts = el.get("cs", ","), el.get("ts", " ")
-            tuples = [t.split(cs) for t in (el.text or "").strip().split(ts) if t]
-            values = [(float(t[0]), float(t[1])) for t in tuples]
-        else:
-            nums = [float(v) for v in (el.text or "").split()]
+        try:
+            if name == "coordinates":
+                cs, ts = el.get("cs", ","), el.get("ts", " ")
+                tuples = [t.split(cs) for t in (el.text or "").strip().split(ts) if t]
+                values = [(float(t[0]), float(t[1])) for t in tuples]
+                nums = [v for pair in values for v in pair]
+            else:
+                nums = [float(v) for v in (el.text or "").split()]
+        except (ValueError, IndexError) as exc:
+            raise InvalidData(f"En koordinatliste (gml:{name}) inneholder noe som ikke er tall: «{(el.text or '').strip()[:40]}».") from exc
+        if not all(map(math.isfinite, nums)):
+            raise InvalidData(f"En koordinatliste (gml:{name}) inneholder NaN eller uendelig; filen er ødelagt.")
+        if name != "coordinates":
             if len(nums) % dim:
                 raise InvalidData(f"Koordinatlisten har {len(nums)} tall, som ikke går opp i dimensjon {dim}.")
             values = [(nums[i], nums[i + 1]) for i in range(0, len(nums), dim)]
@@ -209,9 +217,12 @@ class _GeometryReader:
                     shell = ring
                 else:
                     holes.append(ring)
-        if len(shell) < 3:
+        if not shell:
             return Polygon()
-        return Polygon(shell, [h for h in holes if len(h) >= 3])
+        for ring in (shell, *holes):
+            if len(set(ring)) < 3:
+                raise InvalidData(f"En flate har en ring med bare {len(set(ring))} ulike punkter; en ring trenger minst tre.")
+        return Polygon(shell, holes)
 
     def polygons(self, el: etree._Element, lat_first: bool) -> list[Polygon]:
         name = local(el.tag)

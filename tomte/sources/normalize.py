@@ -140,7 +140,7 @@ def to_plan_frames(features: Iterable[RawFeature], role_hint: str | None = None)
             for target in f.links.get("rpOmråde", []) + f.links.get("rpOmrade", []):
                 plan_for_area[target] = attrs
     kp_rows, rp_rows, kp_geoms, rp_geoms = [], [], [], []
-    counts = {"kp": 0, "rp": 0, "ignored": 0, "repaired": 0, "no_geometry": 0}
+    counts = {"kp": 0, "rp": 0, "ignored": 0, "repaired": 0, "no_geometry": 0, "kp_no_code": 0, "rp_no_status": 0}
     for f in feats:
         attrs = Attrs(f.attrs)
         kind = feature_kind(f.feature_type, attrs)
@@ -169,6 +169,7 @@ def to_plan_frames(features: Iterable[RawFeature], role_hint: str | None = None)
             })
             kp_geoms.append(geom)
             counts["kp"] += 1
+            counts["kp_no_code"] += kp_rows[-1]["arealformal"] is None
         else:
             plan = None
             for target in f.links.get("arealplan", []):
@@ -188,6 +189,7 @@ def to_plan_frames(features: Iterable[RawFeature], role_hint: str | None = None)
             })
             rp_geoms.append(geom)
             counts["rp"] += 1
+            counts["rp_no_status"] += rp_rows[-1]["planstatus"] is None
     kp = gpd.GeoDataFrame(kp_rows, columns=KP_COLUMNS, geometry=gpd.GeoSeries(kp_geoms, crs=SRID), crs=SRID) if kp_rows else empty_frame(KP_COLUMNS)
     rp = gpd.GeoDataFrame(rp_rows, columns=RP_COLUMNS, geometry=gpd.GeoSeries(rp_geoms, crs=SRID), crs=SRID) if rp_rows else empty_frame(RP_COLUMNS)
     return kp, rp, counts

@@ -1,4 +1,8 @@
-"""Plan files a kommune sends: SOSI-GML 3.2, GeoJSON and GeoPackage, detected by content.
+"""Plan files a kommune sends: SOSI text, SOSI-GML 3.2, GeoJSON and GeoPackage, detected by content.
+
+Every reader runs behind :func:`guarded`: whatever a hostile or broken file does to a parser
+(nesting thousands deep, letters for coordinates, a two-point ring, a corrupt GeoPackage) ends
+in one :class:`~tomte.errors.InvalidData` sentence that names the file, never a traceback.
 
 Each reader returns :class:`~tomte.sources.gml.RawFeature` objects in EPSG:25833, which
 :func:`tomte.sources.normalize.to_plan_frames` turns into plan frames. The same readers parse
@@ -8,30 +12,59 @@ service responses (WFS GML, OGC API GeoJSON), so a file and a service give the s
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import pyogrio
 import shapely
+from pyogrio.errors import DataLayerError, DataSourceError
+from shapely.errors import GEOSException, ShapelyError
 from shapely.geometry import shape
 
-from tomte.errors import BadResponse, InvalidData
+from tomte.errors import BadResponse, InvalidData, TomteError
 from tomte.geom import parse_srs, to_25833
 from tomte.sources.gml import RawFeature, parse_gml
+from tomte.sources.sosi import parse_sosi
+
+T = TypeVar("T")
+FORMATS_TEXT = "SOSI (tekst), SOSI-GML 3.2, GeoJSON og GeoPackage"
 
 
 def detect_format(head: bytes) -> str:
-    """``gpkg``, ``geojson`` or ``gml`` from the first bytes of a file."""
+    """``gpkg``, ``geojson``, ``gml`` or ``sosi`` from the first bytes of a file."""
     if head.startswith(b"SQLite format 3"):
         return "gpkg"
     text = head.lstrip(b"\xef\xbb\xbf \r\n\t")
-    if text.startswith(b"{"):
+    if text.startswith((b"{", b"[")):
         return "geojson"
     if text.startswith(b"<"):
         return "gml"
-    if text.startswith(b".HODE"):
-        raise InvalidData("SOSI-tekstformat (.sos) støttes ikke; be kommunen om SOSI-GML, GeoJSON eller GeoPackage.")
-    raise InvalidData("Ukjent filformat; tomte leser SOSI-GML 3.2, GeoJSON og GeoPackage.")
+    if re.match(rb"(?:![^\n]*\n|\s)*\.HODE", text):
+        return "sosi"
+    raise InvalidData(f"Ukjent filformat; tomte leser {FORMATS_TEXT}.")
+
+
+def guarded(what: str, read: Callable[[], T], error: type[TomteError] = InvalidData) -> T:
+    """Run a reader; any failure it was not written for becomes one sentence about ``what``."""
+    try:
+        return read()
+    except TomteError:
+        raise
+    except RecursionError as exc:
+        raise error(f"{what} er nestet for dypt til å leses (ødelagt eller fiendtlig fil).", detail=repr(exc)) from exc
+    except MemoryError as exc:
+        raise error(f"{what} er for stor til å leses i minnet.", detail=repr(exc)) from exc
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, ShapelyError, GEOSException,
+            DataSourceError, DataLayerError, OverflowError, UnicodeError) as exc:
+        raise error(f"{what} kunne ikke leses: {_plain(exc)}.", detail=repr(exc)) from exc
+
+
+def _plain(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:160].rstrip(".")
+    return text or type(exc).__name__
 
 
 def _flatten(props: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -89,14 +122,22 @@ def parse_geojson(data: bytes | dict[str, Any], crs_override: str | None = None)
             doc = json.loads(data.decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BadResponse(f"GeoJSON-dokumentet er ugyldig eller avkuttet: {exc}.", detail=str(exc)) from exc
+        except RecursionError as exc:
+            raise InvalidData("GeoJSON-dokumentet er nestet for dypt til å leses (ødelagt eller fiendtlig fil).") from exc
     if not isinstance(doc, dict) or doc.get("type") not in {"FeatureCollection", "Feature"}:
         raise InvalidData("JSON-dokumentet er ikke en GeoJSON FeatureCollection.")
     features = doc.get("features", [doc] if doc.get("type") == "Feature" else [])
+    if not isinstance(features, list):
+        raise InvalidData(f"GeoJSON-dokumentets «features» skal være en liste, ikke {type(features).__name__}.")
     epsg = geojson_epsg(doc, crs_override)
     out = []
-    for feat in features:
+    for i, feat in enumerate(features):
+        if not isinstance(feat, dict):
+            raise InvalidData(f"Objekt nr. {i + 1} i GeoJSON-dokumentet er ikke et Feature-objekt.")
         props = feat.get("properties") or {}
-        geom = shape(feat["geometry"]) if feat.get("geometry") else None
+        if not isinstance(props, dict):
+            raise InvalidData(f"Objekt nr. {i + 1} i GeoJSON-dokumentet har «properties» som ikke er et objekt.")
+        geom = _shape(feat.get("geometry"), i) if feat.get("geometry") else None
         if geom is not None and epsg in (4326, 4258) and not geom.is_empty:
             minx, miny, maxx, maxy = geom.bounds
             if max(abs(minx), abs(maxx)) > 180 or max(abs(miny), abs(maxy)) > 90:
@@ -108,10 +149,29 @@ def parse_geojson(data: bytes | dict[str, Any], crs_override: str | None = None)
     return out
 
 
+def _shape(geometry: Any, i: int) -> Any:
+    kind = geometry.get("type") if isinstance(geometry, dict) else None
+    if kind not in GEOJSON_TYPES:
+        raise InvalidData(f"Objekt nr. {i + 1} i GeoJSON-dokumentet har ukjent geometritype «{str(kind)[:40]}».")
+    geom = shape(geometry)
+    if not np.isfinite(shapely.get_coordinates(geom)).all():
+        raise InvalidData(f"Objekt nr. {i + 1} i GeoJSON-dokumentet har koordinater som ikke er endelige tall.")
+    return geom
+
+
+GEOJSON_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"}
+
+
 def parse_gpkg(path: Path) -> list[RawFeature]:
     """Features of every polygon layer of a GeoPackage; the layer name is the feature type."""
+    try:
+        layers = pyogrio.list_layers(path)
+    except (DataSourceError, DataLayerError) as exc:
+        raise InvalidData(f"{path.name} er ikke en gyldig GeoPackage-fil (ødelagt, eller en annen SQLite-fil).", detail=str(exc)) from exc
+    if not len(layers):
+        raise InvalidData(f"{path.name} er ikke en GeoPackage med kartlag (ingen lag funnet).")
     out = []
-    for layer, geom_type in pyogrio.list_layers(path):
+    for layer, geom_type in layers:
         if geom_type is None:
             continue
         frame = pyogrio.read_dataframe(path, layer=layer)
@@ -128,16 +188,27 @@ def parse_gpkg(path: Path) -> list[RawFeature]:
 
 
 def read_plan_file(path: str | Path, crs_override: str | None = None) -> list[RawFeature]:
-    """Read any supported plan file into raw features (EPSG:25833)."""
+    """Read any supported plan file into raw features (EPSG:25833); every failure is one sentence."""
     file = Path(path)
     if not file.is_file():
         raise InvalidData(f"Filen {file} finnes ikke.")
-    with open(file, "rb") as fh:
-        head = fh.read(64)
+    try:
+        with open(file, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise InvalidData(f"Filen {file} kan ikke leses: {exc.strerror}.") from exc
     fmt = detect_format(head)
-    if fmt == "gpkg":
-        return parse_gpkg(file)
-    data = file.read_bytes()
-    if fmt == "geojson":
-        return parse_geojson(data, crs_override)
-    return parse_gml(data, default_srs=crs_override)
+    what = f"Filen {file.name}"
+    try:
+        if fmt == "gpkg":
+            return guarded(what, lambda: parse_gpkg(file))
+        data = file.read_bytes()
+        if fmt == "geojson":
+            return guarded(what, lambda: parse_geojson(data, crs_override))
+        if fmt == "sosi":
+            epsg = parse_srs(crs_override)[0] if crs_override else None
+            return guarded(what, lambda: parse_sosi(data, epsg))
+        return guarded(what, lambda: parse_gml(data, default_srs=crs_override))
+    except TomteError as exc:
+        message = str(exc)
+        raise type(exc)(message if message.startswith(what) else f"{what}: {message}", detail=exc.detail) from exc

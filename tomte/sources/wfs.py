@@ -1,24 +1,35 @@
-"""WFS 2.0 client: GetCapabilities, then GetFeature with COUNT/STARTINDEX paging.
+"""WFS 2.0 client: GetCapabilities, a ``RESULTTYPE=hits`` count, then GetFeature pages.
 
-Paging stops when a page comes back short, or - for servers that send ``next`` links - when a
-page has no ``next`` link. ``numberMatched``/``numberReturned`` are never trusted (the real
-teig WFS says ``numberReturned="0"`` while returning 3 members): members are counted.
-EPSG:25833 is requested when the capabilities offer it; otherwise the default CRS is used
-and the parser transforms. Request builders are pure functions so tests can assert on them.
+Paging (issue 12) never trusts the client's own page size:
+
+* the page size is the source's ``page_size``, or the server's ``CountDefault`` from the
+  capabilities when that is smaller (MapServer's ``wfs_maxfeatures``, GeoServer's max features);
+* a ``next`` link is followed whenever a page has one, whatever the page's length; without one,
+  a full page is followed by the next ``STARTINDEX``, and paging stops on a short page, or on a
+  page without ``next`` once the server has been sending them;
+* ``numberReturned`` is never trusted (the real teig WFS says ``numberReturned="0"`` while
+  returning 3 members): members are counted. ``numberMatched`` (on a page or from the hits
+  request) must equal what was received, see :class:`~tomte.sources.paging.Pager`, which also
+  refuses repeated features, loops and more than ``max_pages`` pages.
+
+EPSG:25833 is requested when the capabilities offer it; otherwise the default CRS is used and
+the parser transforms. Request builders are pure functions so tests can assert on them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
-from tomte.errors import BadResponse
+from lxml import etree
+
+from tomte.errors import BadResponse, TomteError
 from tomte.sources._http import Http, body
 from tomte.sources.gml import RawFeature, check_exception, local, parse_gml, parse_xml
+from tomte.sources.paging import Pager, stated_number
 from tomte.sources.registry import Source
 
 Progress = Callable[[str], None]
-MAX_PAGES = 10_000
 
 
 def capabilities_params() -> dict[str, str]:
@@ -27,10 +38,14 @@ def capabilities_params() -> dict[str, str]:
 
 
 def getfeature_params(typename: str, start: int, count: int, srs: str | None = None,
-                      bbox: tuple[float, float, float, float] | None = None, extra: dict | None = None) -> dict[str, str]:
-    """Query parameters of one GetFeature page (bbox in EPSG:25833)."""
-    params = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature", "TYPENAMES": typename,
-              "COUNT": str(count), "STARTINDEX": str(start)}
+                      bbox: tuple[float, float, float, float] | None = None, extra: dict | None = None,
+                      hits: bool = False) -> dict[str, str]:
+    """Query parameters of one GetFeature page (bbox in EPSG:25833); ``hits`` asks only for the count."""
+    params = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature", "TYPENAMES": typename}
+    if hits:
+        params["RESULTTYPE"] = "hits"
+    else:
+        params.update({"COUNT": str(count), "STARTINDEX": str(start)})
     if srs:
         params["SRSNAME"] = srs
     if bbox:
@@ -44,9 +59,19 @@ def with_params(url: str, params: dict[str, str]) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(params)
 
 
-def offered_crs(capabilities: bytes, typename: str) -> list[str]:
+def count_default(root: etree._Element) -> int | None:
+    """The server's ``CountDefault`` (its largest page) from parsed capabilities, if it states one."""
+    for el in root.iter():
+        if local(el.tag) == "Constraint" and el.get("name") == "CountDefault":
+            for child in el.iter():
+                if local(child.tag) in {"DefaultValue", "Value"} and stated_number(child.text):
+                    return stated_number(child.text)
+    return None
+
+
+def offered_crs(capabilities: bytes | etree._Element, typename: str) -> list[str]:
     """The CRSs a feature type is offered in; raises when the type is not served."""
-    root = parse_xml(capabilities)
+    root = parse_xml(capabilities) if isinstance(capabilities, bytes) else capabilities
     check_exception(root)
     wanted = typename.split(":")[-1]
     for ft in root.iter():
@@ -66,36 +91,61 @@ def pick_srs(offered: list[str]) -> str | None:
     return None
 
 
+def _hits(http: Http, source: Source, bbox: tuple[float, float, float, float] | None) -> int | None:
+    """The server's count for the query (``RESULTTYPE=hits``), or None when it gives none."""
+    assert source.url and source.typename
+    url = with_params(source.url, getfeature_params(source.typename, 0, 0, None, bbox, source.params, hits=True))
+    try:
+        resp = http.get(url, source.label)
+        root = parse_xml(body(resp, source.label))
+        check_exception(root)
+    except TomteError:  # hits are optional in WFS 2.0; the pages are checked on their own
+        return None
+    return stated_number(root.get("numberMatched"))
+
+
 def fetch(http: Http, source: Source, bbox: tuple[float, float, float, float] | None = None,
           progress: Progress | None = None) -> list[RawFeature]:
-    """All features of a WFS source, page by page."""
+    """All features of a WFS source, page by page; fails rather than return part of them."""
     say = progress or (lambda _m: None)
     assert source.url and source.typename
     caps_resp = http.get(with_params(source.url, capabilities_params()), source.label)
     try:
-        srs = pick_srs(offered_crs(body(caps_resp, source.label), source.typename))
+        caps = parse_xml(body(caps_resp, source.label))
+        srs = pick_srs(offered_crs(caps, source.typename))
     except BadResponse as exc:
         http.forget(caps_resp)
         raise BadResponse(f"{source.label}: {exc}", detail=exc.detail) from exc
-    features: list[RawFeature] = []
+    cap = count_default(caps)
+    count = min(source.page_size, cap) if cap else source.page_size
+    box = bbox if source.bbox else None
+    pager = Pager(source.label, http.settings.max_pages)
+    pager.state(_hits(http, source, box))
     start, seen_next = 0, False
-    for page in range(MAX_PAGES):
-        url = with_params(source.url, getfeature_params(source.typename, start, source.page_size, srs,
-                                                        bbox if source.bbox else None, source.params))
+    url: str | None = with_params(source.url, getfeature_params(source.typename, start, count, srs, box, source.params))
+    while url is not None:
+        pager.visit(url)
         resp = http.get(url, source.label)
         try:
             data = body(resp, source.label)
             root = parse_xml(data)
             batch = parse_gml(data, default_srs=source.crs)
+            pager.add(batch)
+            pager.state(root.get("numberMatched"))
         except BadResponse as exc:
             http.forget(resp)
-            raise BadResponse(f"{source.label}: {exc}", detail=exc.detail) from exc
+            raise BadResponse(exc.args[0] if str(exc).startswith(source.label) else f"{source.label}: {exc}",
+                              detail=exc.detail) from exc
         members = sum(1 for el in root if isinstance(el.tag, str) and local(el.tag) in {"member", "featureMember"})
-        features.extend(batch)
-        say(f"{source.label}: side {page + 1}, {members} objekter (totalt {len(features)})")
-        has_next = bool(root.get("next"))
-        seen_next = seen_next or has_next
-        if members < source.page_size or (seen_next and not has_next):
-            break
+        say(f"{source.label}: side {pager.pages}, {members} objekter (totalt {len(pager.features)}"
+            + (f" av {pager.matched})" if pager.matched is not None else ")"))
+        link = root.get("next")
+        seen_next = seen_next or bool(link)
         start += members
-    return features
+        if link:
+            url = urljoin(url, link)
+        elif seen_next or pager.complete or members != count:
+            url = None  # the server's last page, everything stated, a short page, or COUNT ignored
+        else:
+            url = with_params(source.url, getfeature_params(source.typename, start, count, srs, box, source.params))
+    return pager.finish()
