@@ -64,7 +64,9 @@ def test_lot_covered_by_new_plan_is_archived_with_the_reason(store) -> None:
     assert result.archived[old_id] == "nå dekket av reguleringsplan 2021005, vedtatt"
     row = store.rows("SELECT active, archived_reason FROM lots WHERE lot_id = ?", (old_id,))[0]
     assert row == {"active": 0, "archived_reason": "nå dekket av reguleringsplan 2021005, vedtatt"}
-    assert [e["note"] for e in crm.events(store, old_id)] == ["Interessant"]  # history kept
+    events = crm.events(store, old_id)
+    assert [e["note"] for e in events if e["kind"] == "notat"] == ["Interessant"]  # history kept
+    assert [e["kind"] for e in events if e["kind"] != "notat"] == ["arkivert"]  # and why it was archived, with the data version
 
 
 def test_kommune_without_kommuneplan_is_listed_for_manual_review(store) -> None:

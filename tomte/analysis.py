@@ -1,9 +1,17 @@
 """Run the differanse for a kommune and reconcile the result with the stored lots.
 
-Identity and history (issue 4): a lot keeps its id while its zone and geometry are unchanged.
-When data change, an old lot's analyst data (status; notes and CRM events through
-``lot_lineage``) moves to the new lot that covers at least 50 % of the old lot; a lot that
-disappears is archived (``active = 0``) with the reason, never deleted.
+Identity and history (issues 4 and 13): a lot keeps its id while its zone and geometry are
+unchanged. When data change, an old lot's analyst data (status; notes and CRM events through
+``lot_lineage``; planned outreach) moves to the new lot that covers at least 50 % of the old lot;
+a lot that disappears is archived (``active = 0``) with the reason and the data version that
+archived it, never deleted. A history is never reset: a lot that comes back (the same id, or a
+new lot covering at least 50 % of an archived lot with analyst data) gets its status, notes and
+outreach back, with a log entry saying from where and why it had been archived.
+
+The reconciliation runs inside one write transaction and reads the statuses there, so an
+analyst's status change is either seen and moved, or lands after the move on a lot that is
+then archived (and :func:`tomte.crm.set_status` refuses it, naming the successor). Every change
+is also a row in ``changes``, written in the same transaction: the sync report is built from it.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from tomte.config import DifferanseSettings
 from tomte.crm import lineage_sql
 from tomte.differanse import compute_lots, explain, meeting_pairs, repair_near, select_plans
 from tomte.kommuner import boundary
-from tomte.store import Store, dumps, loads, now
+from tomte.store import Store, crash_point, dumps, loads, now
 
 MOVE_MIN_SHARE = 0.5
 
@@ -33,6 +41,7 @@ class AnalysisResult:
     new: list[str] = field(default_factory=list)
     kept: int = 0
     moved: dict[str, str] = field(default_factory=dict)
+    restored: dict[str, str] = field(default_factory=dict)
     archived: dict[str, str] = field(default_factory=dict)
     zones_considered: int = 0
     approved_plans: int = 0
@@ -40,15 +49,50 @@ class AnalysisResult:
     def summary(self) -> str:
         """One line for the CLI and the app."""
         return (f"{self.kommunenummer}: {self.lots} tomter ({len(self.new)} nye, {self.kept} uendret, "
-                f"{len(self.moved)} flyttet, {len(self.archived)} arkivert) fra {self.zones_considered} boligsoner "
+                f"{len(self.moved)} flyttet, {len(self.restored)} gjenopprettet, {len(self.archived)} arkivert) fra {self.zones_considered} boligsoner "
                 f"og {self.approved_plans} vedtatte planområder")
 
 
 def _stored_lots(store: Store, kommunenummer: str) -> gpd.GeoDataFrame:
     return store.read_frame(
-        "SELECT lot_id, status, flags, created_at, AsBinary(geom) AS geom FROM lots WHERE kommunenummer = ? AND active = 1",
+        "SELECT lot_id, status, tier, flags, created_at, AsBinary(geom) AS geom FROM lots WHERE kommunenummer = ? AND active = 1",
         (kommunenummer,),
     )
+
+
+def _archived_with_history(store: Store, kommunenummer: str) -> gpd.GeoDataFrame:
+    """Archived lots that carry analyst data (a status, a note, outreach): they may come back."""
+    return store.read_frame(
+        "SELECT l.lot_id, l.status, l.archived_at, l.archived_reason, l.created_at, AsBinary(l.geom) AS geom FROM lots l "
+        "WHERE l.kommunenummer = ? AND l.active = 0 AND l.zone_key IS NOT NULL AND (l.status != 'Ny' "
+        "OR EXISTS (SELECT 1 FROM crm_events e WHERE e.lot_id = l.lot_id AND e.who != 'tomte') "
+        "OR EXISTS (SELECT 1 FROM outreach r WHERE r.lot_id = l.lot_id)) "
+        "AND NOT EXISTS (SELECT 1 FROM lot_lineage g WHERE g.old_lot_id = l.lot_id)", (kommunenummer,))
+
+
+CAUSES = {"kommuneplan": "kommuneplanen ble byttet ut", "reguleringsplan": "reguleringsplanene ble oppdatert",
+          "kommuneplan,reguleringsplan": "kommuneplanen og reguleringsplanene ble byttet ut"}
+
+
+def archive_cause(version: dict | None) -> str:
+    """Why lots were archived, in words, from the data version that was analysed."""
+    if version is None:
+        return "innstillingene for differansen ble endret"
+    return f"{CAUSES.get(version['layers'], 'plandataene ble endret')} ({version['source'] or 'ukjent kilde'}, {version['at'][:10]})"
+
+
+def _best_overlap(a: np.ndarray, b: np.ndarray) -> dict[int, tuple[float, int]]:
+    """For each geometry of ``a``, the geometry of ``b`` covering the largest share of it."""
+    best: dict[int, tuple[float, int]] = {}
+    if not len(a) or not len(b):
+        return best
+    ai, bi = meeting_pairs(a, b)
+    if len(ai):
+        shares = shapely.area(shapely.intersection(a[ai], b[bi])) / np.maximum(shapely.area(a[ai]), 1e-9)
+        for i, j, share in zip(ai.tolist(), bi.tolist(), shares.tolist(), strict=True):
+            if share > best.get(i, (0.0, -1))[0]:
+                best[i] = (share, j)
+    return best
 
 
 def _archive_reasons(gone_geoms: np.ndarray, approved: gpd.GeoDataFrame) -> list[str]:
@@ -99,22 +143,24 @@ def analyse_kommune(store: Store, kommunenummer: str, settings: DifferanseSettin
         for exp in lots["explanation"]:
             exp["data_age_days"] = age
 
+    with store.transaction():
+        _reconcile(store, kommunenummer, lots, rp, settings, synthetic, result)
+    return result
+
+
+def _reconcile(store: Store, kommunenummer: str, lots: gpd.GeoDataFrame, rp: gpd.GeoDataFrame,
+               settings: DifferanseSettings, synthetic: int, result: AnalysisResult) -> None:
+    """Match the computed lots with the stored ones and write them; call inside a transaction."""
     old = _stored_lots(store, kommunenummer)
     new_ids = set(lots["lot_id"])
     old_by_id = {r.lot_id: r for r in old.itertuples(index=False)}
     status_for: dict[str, str] = {}
     lineage: list[tuple[str, str, float]] = []
     archive: dict[str, str] = {}
+    new_geoms = lots.geometry.to_numpy()
     gone = old[~old["lot_id"].isin(new_ids)] if len(old) else old
     if len(gone):
-        new_geoms = lots.geometry.to_numpy()
-        gi, ni = meeting_pairs(gone.geometry.to_numpy(), new_geoms)
-        best: dict[int, tuple[float, int]] = {}
-        if len(gi):
-            shares = shapely.area(shapely.intersection(gone.geometry.to_numpy()[gi], new_geoms[ni])) / shapely.area(gone.geometry.to_numpy()[gi])
-            for g, n, s in zip(gi, ni, shares, strict=True):
-                if s > best.get(int(g), (0.0, -1))[0]:
-                    best[int(g)] = (float(s), int(n))
+        best = _best_overlap(gone.geometry.to_numpy(), new_geoms)
         approved, _ = select_plans(rp, settings)
         unmatched: list[int] = []
         for g, row in enumerate(gone.itertuples(index=False)):
@@ -130,6 +176,28 @@ def analyse_kommune(store: Store, kommunenummer: str, settings: DifferanseSettin
         reasons = _archive_reasons(gone.geometry.to_numpy()[unmatched], approved)
         for g, reason in zip(unmatched, reasons, strict=True):
             archive[gone["lot_id"].iloc[g]] = reason
+
+    # Lots that come back: the same id, or covering at least half of an archived lot with history.
+    restored: dict[str, tuple[str, str]] = {}  # new lot → (archived lot, why it had been archived)
+    archived = _archived_with_history(store, kommunenummer)
+    if len(archived):
+        fresh = ~lots["lot_id"].isin(set(old_by_id) | {n for _, n, _ in lineage})
+        back = _best_overlap(archived.geometry.to_numpy(), new_geoms)
+        for a, row in enumerate(archived.itertuples(index=False)):
+            if row.lot_id in new_ids:
+                n = int(np.flatnonzero(lots["lot_id"].to_numpy() == row.lot_id)[0])
+            else:
+                share, n = back.get(a, (0.0, -1))
+                if share < MOVE_MIN_SHARE:
+                    continue
+            new_id = lots.iloc[n]["lot_id"]
+            if not fresh.iloc[n] or new_id in restored:
+                continue
+            restored[new_id] = (row.lot_id, f"arkivert {str(row.archived_at)[:10]}: {row.archived_reason}")
+            if row.status != "Ny":
+                status_for[new_id] = row.status
+            if row.lot_id != new_id:
+                lineage.append((row.lot_id, new_id, 1.0))
 
     stamp = now()
     records, geoms = [], []
@@ -149,25 +217,37 @@ def analyse_kommune(store: Store, kommunenummer: str, settings: DifferanseSettin
             result.kept += 1
         else:
             result.new.append(lot.lot_id)
-    with store.transaction() as conn:
-        # Archived lots whose id comes back (data reverted) are replaced by the fresh row.
-        conn.executemany("DELETE FROM lots WHERE lot_id = ?", [(r["lot_id"],) for r in records])
-        store.insert_features("lots", records, geoms)
-        conn.executemany(
-            "UPDATE lots SET active = 0, archived_at = ?, archived_reason = ? WHERE lot_id = ?",
-            [(stamp, reason, lot_id) for lot_id, reason in archive.items()],
-        )
-        conn.executemany("INSERT OR REPLACE INTO lot_lineage VALUES (?, ?, ?, ?)", [(o, n, stamp, s) for o, n, s in lineage])
-        for old_id, new_id, _ in lineage:
-            conn.execute(
-                "INSERT INTO crm_events (lot_id, at, who, kind, note) VALUES (?, ?, 'tomte', 'flyttet', ?)",
-                (new_id, stamp, f"Analytikerdata flyttet fra {old_id} etter endrede plandata."),
-            )
-        _link_parcels(store, kommunenummer, [r["lot_id"] for r in records], geoms)
+    version = plans.latest_version(store, kommunenummer)
+    cause = archive_cause(version)
+    conn = store.conn
+    # Archived lots whose id comes back are replaced by the fresh row (their status is carried above).
+    conn.executemany("DELETE FROM lots WHERE lot_id = ?", [(r["lot_id"],) for r in records])
+    store.insert_features("lots", records, geoms)
+    conn.executemany(
+        "UPDATE lots SET active = 0, archived_at = ?, archived_reason = ?, archived_version = ? WHERE lot_id = ?",
+        [(stamp, reason, version["id"] if version else None, lot_id) for lot_id, reason in archive.items()],
+    )
+    conn.executemany("INSERT OR REPLACE INTO lot_lineage VALUES (?, ?, ?, ?)", [(o, n, stamp, s) for o, n, s in lineage])
+    events = [(n, stamp, "flyttet", f"Analytikerdata flyttet fra {o} etter endrede plandata.") for o, n, _ in lineage if n not in restored]
+    events += [(n, stamp, "gjenopprettet", f"Gjenopprettet: historikk, status og oppfølging hentet tilbake fra {a} ({why}).")
+               for n, (a, why) in restored.items()]
+    events += [(o, stamp, "arkivert", f"Arkivert: {reason}; {cause}.") for o, reason in archive.items()]
+    conn.executemany("INSERT INTO crm_events (lot_id, at, who, kind, note) VALUES (?, ?, 'tomte', ?, ?)", events)
+    conn.executemany("UPDATE outreach SET lot_id = ? WHERE lot_id = ?", [(n, o) for o, n, _ in lineage])
+    moved = {o: n for o, n, _ in lineage if n not in restored}
+    change_rows: list[tuple[str, str, dict]] = [("ny", n, {}) for n in result.new if n not in restored and n not in moved.values()]
+    change_rows += [("flyttet", n, {"from": o}) for o, n in moved.items()]
+    change_rows += [("gjenopprettet", n, {"from": a, "why": why}) for n, (a, why) in restored.items()]
+    change_rows += [("forsvunnet", o, {"reason": r, "cause": cause, "tier": old_by_id[o].tier, "status": old_by_id[o].status})
+                    for o, r in archive.items() if o not in moved]
+    conn.executemany("INSERT INTO changes (kommunenummer, at, kind, lot_id, detail) VALUES (?, ?, ?, ?, ?)",
+                     [(kommunenummer, stamp, kind, lot_id, dumps(detail)) for kind, lot_id, detail in change_rows])
+    _link_parcels(store, kommunenummer, [r["lot_id"] for r in records], geoms)
+    crash_point("after_lots")
     result.lots = len(records)
-    result.moved = {o: n for o, n, _ in lineage}
-    result.archived = {k: v for k, v in archive.items() if k not in result.moved}
-    return result
+    result.moved = moved
+    result.restored = {n: a for n, (a, _) in restored.items()}
+    result.archived = {k: v for k, v in archive.items() if k not in moved}
 
 
 def _link_parcels(store: Store, kommunenummer: str, lot_ids: list[str], lot_geoms: list) -> None:

@@ -108,7 +108,7 @@ def cmd_export(args, settings, say) -> int:
 
 def cmd_crm_set(args, settings, say) -> int:
     store = open_store(settings.db_path, create=False)
-    result = crm.set_status(store, args.lot, args.status, args.note, settings.user)
+    result = crm.set_status(store, args.lot, args.status, args.note, settings.user, follow=args.follow)
     print(f"{result['lot_id']}: {result['old_status']} → {result['status']}")
     return 0
 
@@ -243,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lot", required=True)
     c.add_argument("--status", help=", ".join(crm.STATUSES))
     c.add_argument("--note")
+    c.add_argument("--follow", action="store_true", help="er tomten arkivert, sett status på tomten den lever videre som")
     c.set_defaults(func=cmd_crm_set)
 
     s = sub.add_parser("owners", help="vis teiger og eiere for en tomt; --lookup spør Matrikkel-API-et først")

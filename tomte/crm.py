@@ -28,17 +28,47 @@ def normalise_status(text: str) -> str:
     raise InvalidData(f"Ukjent status «{text}»; gyldige: {', '.join(STATUSES)}.")
 
 
-def set_status(store: Store, lot_id: str, status: str | None, note: str | None, who: str) -> dict[str, str | None]:
-    """Change a lot's status and/or add a note; both are logged as events."""
-    row = store.rows("SELECT status FROM lots WHERE lot_id = ?", (lot_id,))
-    if not row:
-        raise NotFound(f"Fant ingen tomt med id {lot_id}; se `lots --kommune KNR --json`.")
-    old = row[0]["status"]
+def successor(store: Store, lot_id: str) -> str | None:
+    """The living lot an archived lot's analyst data moved to (following the chain), if any."""
+    current, seen = lot_id, {lot_id}
+    while True:
+        row = store.rows("SELECT g.new_lot_id, l.active FROM lot_lineage g JOIN lots l ON l.lot_id = g.new_lot_id "
+                         "WHERE g.old_lot_id = ? ORDER BY l.active DESC, g.overlap_share DESC LIMIT 1", (current,))
+        if not row or row[0]["new_lot_id"] in seen:
+            return None
+        current = row[0]["new_lot_id"]
+        seen.add(current)
+        if row[0]["active"]:
+            return current
+
+
+def set_status(store: Store, lot_id: str, status: str | None, note: str | None, who: str,
+               follow: bool = False) -> dict[str, str | None]:
+    """Change a living lot's status and/or add a note; both are logged as events.
+
+    The check that the lot is active runs in the same write transaction as the change, so a write
+    cannot land on a lot that a concurrent analysis has just archived. An archived lot is refused
+    with its successor's id, or, with ``follow``, the change goes to the successor.
+    """
     new = normalise_status(status) if status else None
     if new is None and not (note and note.strip()):
         raise InvalidData("Oppgi en ny status (--status) eller et notat (--note).")
     stamp = now()
     with store.transaction() as conn:
+        row = store.rows("SELECT status, active, archived_reason FROM lots WHERE lot_id = ?", (lot_id,))
+        if not row:
+            raise NotFound(f"Fant ingen tomt med id {lot_id}; se `lots --kommune KNR --json`.")
+        if not row[0]["active"]:
+            heir = successor(store, lot_id)
+            if heir is None:
+                raise InvalidData(f"Tomten {lot_id} er arkivert ({row[0]['archived_reason']}) og har ingen etterfølger; "
+                                  "statusen er ikke endret.")
+            if not follow:
+                raise InvalidData(f"Tomten {lot_id} er arkivert; den lever videre som {heir}. Sett status der, "
+                                  "eller kjør igjen med --follow.")
+            lot_id = heir
+            row = store.rows("SELECT status FROM lots WHERE lot_id = ?", (lot_id,))
+        old = row[0]["status"]
         if new is not None and new != old:
             conn.execute("UPDATE lots SET status = ?, updated_at = ? WHERE lot_id = ?", (new, stamp, lot_id))
             conn.execute(

@@ -351,9 +351,10 @@ def analyse(store: Store, settings: Settings, kommune: str, progress: Progress |
     say = progress or _quiet
     k = resolve_kommune(store, kommune)
     say(f"Beregner differanse for {k.navn} ({k.kommunenummer}) …")
-    result = analyse_kommune(store, k.kommunenummer, settings.differanse)
-    say(f"Beregner poeng for {result.lots} tomter …")
-    score_kommune(store, k.kommunenummer, settings.scoring)
+    with store.transaction():  # lots, history moves, features and scores: all or nothing (issue 13)
+        result = analyse_kommune(store, k.kommunenummer, settings.differanse)
+        say(f"Beregner poeng for {result.lots} tomter …")
+        score_kommune(store, k.kommunenummer, settings.scoring)
     return result
 
 
@@ -366,6 +367,10 @@ def score_kommune(store: Store, kommunenummer: str, settings: ScoringSettings) -
     table = factor_table(features, settings)
     totals, tiers, points = score(table, settings.weights)
     homes = dwellings(features, settings)[0]
+    before = {r["lot_id"]: r["tier"] for r in store.rows(
+        "SELECT l.lot_id, COALESCE(l.tier, (SELECT o.tier FROM lot_lineage g JOIN lots o ON o.lot_id = g.old_lot_id "
+        "WHERE g.new_lot_id = l.lot_id ORDER BY g.overlap_share DESC LIMIT 1)) AS tier "
+        "FROM lots l WHERE l.kommunenummer = ? AND l.active = 1", (kommunenummer,))}
     rows = []
     for i, lot_id in enumerate(features.index):
         detail = {f: {"value": None if table.values[i, k] != table.values[i, k] else round(float(table.values[i, k]), 3),
@@ -373,8 +378,12 @@ def score_kommune(store: Store, kommunenummer: str, settings: ScoringSettings) -
                   for k, f in enumerate(FACTORS)}
         total = None if totals[i] != totals[i] else round(float(totals[i]), 1)
         rows.append((total, tiers[i], dumps({"weights": settings.weights, "factors": detail, "dwellings": int(homes.iloc[i])}), lot_id))
+    stamp = now()
+    tier_changes = [(kommunenummer, stamp, "klasse", lot_id, dumps({"from": before.get(lot_id), "to": tier}))
+                    for (_total, tier, _detail, lot_id) in rows if before.get(lot_id) is not None and before.get(lot_id) != tier]
     with store.transaction() as conn:
         conn.executemany("UPDATE lots SET score = ?, tier = ?, score_detail = ? WHERE lot_id = ?", rows)
+        conn.executemany("INSERT INTO changes (kommunenummer, at, kind, lot_id, detail) VALUES (?, ?, ?, ?, ?)", tier_changes)
     return len(rows)
 
 

@@ -5,6 +5,13 @@
   recorded and the others go on.
 * Each sync is a run (``sync_runs``) with one item per kommune (``sync_items``). A run that was
   interrupted is picked up again by the next ``sync``: kommuner already done are skipped.
+* Crash-safe (issue 13): workers die with their parent (``PR_SET_PDEATHSIG`` on Linux, and a
+  thread that watches the parent's pid elsewhere), so a killed sync leaves no process behind. The
+  report is built from the durable change log (``changes``, written by each analysis in its own
+  transaction) between the previous completed report and now, not from what one process saw, so
+  a resumed sync reports every change since the last report. Notifications go through an outbox
+  (``notifications``): written with the finished report, marked sent after sending, retried by the
+  next sync when sending failed; each is sent once.
 * Per kommune the report lists new lots, lots that disappeared and why, tier changes, new plans in
   progress (planstatus 1/2) touching lots on the shortlist (tier A/B) or in the pipeline (status
   other than Ny), and sources that failed or went stale (newest plan data older than
@@ -20,10 +27,13 @@ import html
 import logging
 import multiprocessing as mp
 import os
+import signal
 import smtplib
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -35,7 +45,7 @@ from tomte.config import Settings
 from tomte.errors import TomteError
 from tomte.plans import data_age_days
 from tomte.sources.registry import merged
-from tomte.store import Store, dumps, loads, now, open_store
+from tomte.store import Store, crash_point, dumps, loads, now, open_store
 
 STALE_DAYS = 730
 SHORTLIST_TIERS = ("A", "B")
@@ -53,67 +63,83 @@ class KommuneChanges:
     gone_lots: list[dict[str, Any]] = field(default_factory=list)
     tier_changes: list[dict[str, Any]] = field(default_factory=list)
     new_plans_in_progress: list[dict[str, Any]] = field(default_factory=list)
+    restored_lots: list[dict[str, Any]] = field(default_factory=list)
     stale: str | None = None
     lots: int = 0
     summary: str = ""
 
 
-def _snapshot(store: Store, kommunenummer: str) -> dict[str, Any]:
-    lots = {r["lot_id"]: r for r in store.rows(
-        "SELECT lot_id, tier, status, score FROM lots WHERE kommunenummer = ? AND active = 1", (kommunenummer,))}
-    plans = {r["area_key"] for r in store.rows(
-        "SELECT area_key FROM rp_areas WHERE kommunenummer = ? AND planstatus IN ('1', '2')", (kommunenummer,))}
-    return {"lots": lots, "in_progress": plans}
+def _lot_info(store: Store, lot_ids: set[str]) -> dict[str, dict[str, Any]]:
+    if not lot_ids:
+        return {}
+    ids = sorted(lot_ids)
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        out.update({r["lot_id"]: r for r in store.rows(
+            "SELECT lot_id, tier, score, status, active FROM lots WHERE lot_id IN (" + ",".join("?" for _ in chunk) + ")", chunk)})
+    return out
 
 
-def detect_changes(store: Store, kommunenummer: str, before: dict[str, Any], moved: dict[str, str],
-                   archived: dict[str, str]) -> KommuneChanges:
-    """Compare the kommune's lots and plans in progress with a snapshot taken before the sync."""
-    after = _snapshot(store, kommunenummer)
-    changes = KommuneChanges(kommunenummer, lots=len(after["lots"]))
-    moved_to = set(moved.values())
-    for lot_id, row in after["lots"].items():
-        if lot_id not in before["lots"] and lot_id not in moved_to:
-            changes.new_lots.append({"lot_id": lot_id, "tier": row["tier"], "score": row["score"]})
-    for lot_id, reason in archived.items():
-        old = before["lots"].get(lot_id, {})
-        changes.gone_lots.append({"lot_id": lot_id, "reason": reason, "tier": old.get("tier"), "status": old.get("status")})
-    pairs = [(i, i) for i in after["lots"] if i in before["lots"]] + [(o, n) for o, n in moved.items() if n in after["lots"]]
-    for old_id, new_id in pairs:
-        old_tier, new_tier = before["lots"].get(old_id, {}).get("tier"), after["lots"][new_id]["tier"]
-        if old_tier != new_tier:
-            changes.tier_changes.append({"lot_id": new_id, "from": old_tier, "to": new_tier})
-    new_plans = after["in_progress"] - before["in_progress"]
+def changes_between(store: Store, kommunenummer: str, after_id: int, upto_id: int) -> KommuneChanges:
+    """What changed in a kommune according to the change log rows ``after_id < id <= upto_id``."""
+    rows = store.rows("SELECT kind, lot_id, detail FROM changes WHERE kommunenummer = ? AND id > ? AND id <= ? ORDER BY id",
+                      (kommunenummer, after_id, upto_id))
+    info = _lot_info(store, {r["lot_id"] for r in rows if r["lot_id"]})
+    changes = KommuneChanges(kommunenummer)
+    changes.lots = int(store.scalar("SELECT COUNT(*) FROM lots WHERE kommunenummer = ? AND active = 1", (kommunenummer,)) or 0)
+    new_plans: list[str] = []
+    for r in rows:
+        detail, lot = loads(r["detail"], {}), info.get(r["lot_id"] or "", {})
+        if r["kind"] == "ny" and lot.get("active"):
+            changes.new_lots.append({"lot_id": r["lot_id"], "tier": lot.get("tier"), "score": lot.get("score")})
+        elif r["kind"] == "forsvunnet":
+            changes.gone_lots.append({"lot_id": r["lot_id"], "reason": detail.get("reason"), "tier": detail.get("tier"),
+                                      "status": detail.get("status")})
+        elif r["kind"] == "gjenopprettet":
+            changes.restored_lots.append({"lot_id": r["lot_id"], "from": detail.get("from"), "why": detail.get("why")})
+        elif r["kind"] == "klasse":
+            changes.tier_changes.append({"lot_id": r["lot_id"], "from": detail.get("from"), "to": detail.get("to")})
+        elif r["kind"] == "ny_plan_under_arbeid" and detail.get("area_key"):
+            new_plans.append(detail["area_key"])
+    gone_ids = {g["lot_id"] for g in changes.gone_lots}
+    changes.new_lots = [n for n in changes.new_lots if n["lot_id"] not in gone_ids]  # came and went between reports
     if new_plans:
-        rows = store.rows(
+        changes.new_plans_in_progress = store.rows(
             "SELECT DISTINCT r.planid, r.plannavn, r.planstatus, l.lot_id, l.tier, l.status FROM rp_areas r "
             "JOIN lots l ON l.kommunenummer = r.kommunenummer AND l.active = 1 AND ST_Intersects(l.geom, r.geom) "
             "AND ST_Area(ST_Intersection(l.geom, r.geom)) > 1 WHERE r.kommunenummer = ? AND r.area_key IN ("
             + ",".join("?" for _ in new_plans) + ") AND (l.tier IN ('A', 'B') OR l.status != 'Ny')",
-            (kommunenummer, *sorted(new_plans)))
-        changes.new_plans_in_progress = rows
+            (kommunenummer, *sorted(set(new_plans))))
     state = store.rows("SELECT newest_data_date FROM plan_data_state WHERE kommunenummer = ?", (kommunenummer,))
     age = data_age_days(state[0]["newest_data_date"]) if state else None
+    stale = [f"{u['unit']} feilet sist ({u['message']}); data fra {str(u['ok_at'] or 'aldri')[:10]} er beholdt"
+             for u in pipeline.stale_units(store, kommunenummer)]
     if age is not None and age > STALE_DAYS:
-        changes.stale = f"nyeste plandata er {age} dager gamle"
+        stale.append(f"nyeste plandata er {age} dager gamle")
+    changes.stale = "; ".join(stale) or None
     return changes
 
 
 def sync_kommune(db_path: str, settings: Settings, kommunenummer: str, sources_file: str | None, refresh: bool) -> KommuneChanges:
-    """One kommune: fetch, analyse (differanse, enrichment, scores), detect changes. Runs in a worker."""
+    """One kommune: fetch, then analyse (differanse, enrichment, scores) what was stored. Runs in a worker.
+
+    A unit that failed keeps its previous data and makes the kommune fail in the report; what the
+    other units brought is stored and analysed.
+    """
     store = open_store(db_path)
     try:
-        before = _snapshot(store, kommunenummer)
         try:
             fetched = pipeline.fetch_kommune(store, settings, kommunenummer, sources_file, refresh)
         except TomteError as exc:
-            # The previous data stay; the analysis still runs on them so scores stay current.
-            changes = KommuneChanges(kommunenummer, ok=False, error=str(exc))
-            changes.lots = len(before["lots"])
-            return changes
-        result = pipeline.analyse(store, settings, kommunenummer)
-        changes = detect_changes(store, kommunenummer, before, result.moved, result.archived)
-        changes.summary = f"{fetched.summary()}; {result.summary()}"
+            return KommuneChanges(kommunenummer, ok=False, error=str(exc))
+        changes = KommuneChanges(kommunenummer, ok=fetched.ok, error="; ".join(str(e) for e in fetched.failed.values()) or None)
+        if fetched.counts:
+            result = pipeline.analyse(store, settings, kommunenummer)
+            changes.summary = f"{fetched.summary()}; {result.summary()}"
+            changes.lots = result.lots
+        else:
+            changes.summary = fetched.summary()
         return changes
     finally:
         store.close()
@@ -152,9 +178,10 @@ class SyncReport:
             lines += [f"- Ny tomt {n['lot_id']} (klasse {n['tier'] or '–'})" for n in c.new_lots]
             lines += [f"- Forsvunnet: {g['lot_id']} – {g['reason']}" for g in c.gone_lots]
             lines += [f"- Klasse endret: {t['lot_id']} {t['from'] or '–'} → {t['to'] or '–'}" for t in c.tier_changes]
+            lines += [f"- Gjenopprettet: {r['lot_id']} (fra {r['from']}; {r['why']})" for r in c.restored_lots]
             lines += [f"- Ny plan under arbeid {p['planid']} ({p['plannavn'] or 'uten navn'}) berører {p['lot_id']} "
                       f"(klasse {p['tier'] or '–'}, status {p['status']})" for p in c.new_plans_in_progress]
-            if c.ok and not (c.new_lots or c.gone_lots or c.tier_changes or c.new_plans_in_progress or c.stale):
+            if c.ok and not (c.new_lots or c.gone_lots or c.tier_changes or c.new_plans_in_progress or c.stale or c.restored_lots):
                 lines.append("- Ingen endringer")
             lines.append("")
         text = "\n".join(lines)
@@ -208,34 +235,78 @@ def _watched(store: Store, settings: Settings, sources_file: str | None) -> list
     return sorted({s.kommune for s in merged(settings.sources_file, store, Path(sources_file) if sources_file else None)})
 
 
+def _worker_init() -> None:
+    """Make a sync worker die with its parent, however the parent dies (kill -9 included)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _run_ids(store: Store, wanted: list[str], progress: Callable[[str], None]) -> tuple[int, int]:
+    """(run id, last change already reported): resume an interrupted run of the same kommuner, or start one."""
+    last = store.rows("SELECT changes_to FROM sync_runs WHERE finished_at IS NOT NULL AND changes_to IS NOT NULL ORDER BY id DESC LIMIT 1")
+    unfinished = store.rows("SELECT id, kommuner, changes_from FROM sync_runs WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1")
+    if unfinished and set(loads(unfinished[0]["kommuner"], [])) == set(wanted):
+        progress(f"Fortsetter avbrutt synk {unfinished[0]['id']}")
+        start = unfinished[0]["changes_from"]
+        return int(unfinished[0]["id"]), int(start if start is not None else last[0]["changes_to"] if last else 0)
+    # The first sync reports from now on; later ones from where the previous report stopped.
+    start = int(last[0]["changes_to"]) if last else int(store.scalar("SELECT COALESCE(MAX(id), 0) FROM changes"))
+    with store.transaction() as conn:
+        run_id = int(conn.execute("INSERT INTO sync_runs (started_at, kommuner, changes_from) VALUES (?, ?, ?)",
+                                  (now(), dumps(wanted), start)).lastrowid)
+        conn.executemany("INSERT INTO sync_items (run_id, kommunenummer, status) VALUES (?, ?, 'venter')", [(run_id, k) for k in wanted])
+    return run_id, start
+
+
+def send_outbox(store: Store, progress: Callable[[str], None], env: dict[str, str] | None = None) -> int:
+    """Send every notification not yet sent; returns how many were sent (a failure stays for the next sync)."""
+    sent = 0
+    for row in store.rows("SELECT id, items FROM notifications WHERE sent_at IS NULL ORDER BY id"):
+        items = loads(row["items"], [])
+        try:
+            channels = notify(items, env)
+        except (OSError, requests.RequestException) as exc:
+            progress(f"Varsling feilet (prøves igjen ved neste synk): {exc}")
+            continue
+        store.execute("UPDATE notifications SET sent_at = ?, channels = ? WHERE id = ?", (now(), ",".join(channels) or "ingen", row["id"]))
+        if channels:
+            progress(f"Varslet {len(items)} funn via {', '.join(channels)}")
+            sent += 1
+    return sent
+
+
 def run_sync(store: Store, settings: Settings, kommuner: list[str] | None, sources_file: str | None, refresh: bool,
              progress: Callable[[str], None], workers: int | None = None) -> SyncReport:
     """Sync the kommuner (default: every kommune with sources), resuming an interrupted run."""
     wanted = [pipeline.resolve_kommune(store, k).kommunenummer for k in kommuner] if kommuner else _watched(store, settings, sources_file)
-    unfinished = store.rows("SELECT id, kommuner FROM sync_runs WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1")
-    if unfinished and set(loads(unfinished[0]["kommuner"], [])) == set(wanted):
-        run_id = int(unfinished[0]["id"])
-        progress(f"Fortsetter avbrutt synk {run_id}")
-    else:
-        run_id = int(store.execute("INSERT INTO sync_runs (started_at, kommuner) VALUES (?, ?)", (now(), dumps(wanted))).lastrowid)
-        store.conn.executemany("INSERT INTO sync_items (run_id, kommunenummer, status) VALUES (?, ?, 'venter')",
-                               [(run_id, k) for k in wanted])
+    run_id, changes_from = _run_ids(store, wanted, progress)
     report = SyncReport(run_id)
+    outcome: dict[str, KommuneChanges] = {}
     done = {r["kommunenummer"]: r for r in store.rows("SELECT * FROM sync_items WHERE run_id = ? AND status != 'venter'", (run_id,))}
     for knr, row in done.items():
-        report.kommuner[knr] = KommuneChanges(**loads(row["changes"], {"kommunenummer": knr}))
+        outcome[knr] = KommuneChanges(knr, ok=row["status"] == "ok", error=None if row["status"] == "ok" else row["message"])
         report.resumed.append(knr)
     todo = [k for k in wanted if k not in done]
     n = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     progress(f"Synk {run_id}: {len(todo)} kommuner ({len(done)} allerede ferdig), {n} parallelle")
 
     def record(changes: KommuneChanges) -> None:
-        report.kommuner[changes.kommunenummer] = changes
-        store.execute("UPDATE sync_items SET status = ?, finished_at = ?, message = ?, changes = ? WHERE run_id = ? AND kommunenummer = ?",
-                      ("ok" if changes.ok else "feilet", now(), changes.error or changes.summary, dumps(asdict(changes)), run_id,
-                       changes.kommunenummer))
-        log.info("kommune=%s ok=%s lots=%d new=%d gone=%d", changes.kommunenummer, changes.ok, changes.lots,
-                 len(changes.new_lots), len(changes.gone_lots))
+        outcome[changes.kommunenummer] = changes
+        store.execute("UPDATE sync_items SET status = ?, finished_at = ?, message = ? WHERE run_id = ? AND kommunenummer = ?",
+                      ("ok" if changes.ok else "feilet", now(), changes.error or changes.summary, run_id, changes.kommunenummer))
+        log.info("kommune=%s ok=%s lots=%d", changes.kommunenummer, changes.ok, changes.lots)
         progress(f"{changes.kommunenummer}: " + (changes.summary if changes.ok else f"FEILET: {changes.error}"))
 
     db = str(store.path)
@@ -243,18 +314,23 @@ def run_sync(store: Store, settings: Settings, kommuner: list[str] | None, sourc
         for knr in todo:
             record(_safe(db, settings, knr, sources_file, refresh))
     else:
-        with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
             futures = [pool.submit(_safe, db, settings, knr, sources_file, refresh) for knr in todo]
             for future in as_completed(futures):
                 record(future.result())
-    items = notifications(report)
-    try:
-        channels = notify(items)
-        if channels:
-            progress(f"Varslet {len(items)} funn via {', '.join(channels)}")
-    except (OSError, requests.RequestException) as exc:
-        progress(f"Varsling feilet: {exc}")
-    store.execute("UPDATE sync_runs SET finished_at = ?, ok = ?, report = ? WHERE id = ?", (now(), int(report.ok), report.render(), run_id))
+    crash_point("sync_before_report")
+    with store.transaction() as conn:
+        changes_to = int(store.scalar("SELECT COALESCE(MAX(id), 0) FROM changes"))
+        for knr in wanted:
+            c = changes_between(store, knr, changes_from, changes_to)
+            c.ok, c.error, c.summary = outcome[knr].ok, outcome[knr].error, outcome[knr].summary
+            report.kommuner[knr] = c
+        items = notifications(report)
+        conn.execute("UPDATE sync_runs SET finished_at = ?, ok = ?, report = ?, changes_to = ? WHERE id = ?",
+                     (now(), int(report.ok), report.render(), changes_to, run_id))
+        if items:
+            conn.execute("INSERT INTO notifications (run_id, created_at, items) VALUES (?, ?, ?)", (run_id, now(), dumps(items)))
+    send_outbox(store, progress)
     return report
 
 
