@@ -23,7 +23,7 @@ from pyairtable import Api
 from tomte.analysis import lot_rows
 from tomte.errors import InvalidData, SourceUnavailable
 from tomte.export import FIELDS
-from tomte.owners import owner_names_by_lot
+from tomte.owners import NAME_SEPARATOR, owner_names_by_lot
 from tomte.store import Store
 
 BATCH = 10
@@ -96,7 +96,7 @@ def records(store: Store, kommunenummer: str, with_owners: bool = False) -> list
     for r in lot_rows(store, kommunenummer):
         fields = {f: r.get(f) for f in FIELDS if r.get(f) is not None}
         if with_owners:
-            fields["eiere"] = names.get(r["lot_id"], "")
+            fields["eiere"] = NAME_SEPARATOR.join(names.get(r["lot_id"], []))
         out.append({"fields": fields})
     return out
 

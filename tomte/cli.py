@@ -22,6 +22,7 @@ from tomte.errors import TomteError
 from tomte.export import FORMATS, export_lots
 from tomte.store import open_store
 
+CLI_BASIS = "oppslag i CLI av behandlingsansvarliges egne ansatte"
 LOT_FIELDS = ["lot_id", "kommunenummer", "arealformal", "arealbruksstatus", "area_m2", "score", "tier", "status", "flags"]
 
 
@@ -101,7 +102,12 @@ def cmd_lots(args, settings, say) -> int:
 def cmd_export(args, settings, say) -> int:
     store = open_store(settings.db_path, create=False)
     k = pipeline.resolve_kommune(store, args.kommune)
-    n = export_lots(store, k.kommunenummer, args.format, args.out, with_owners=args.with_owners)
+    n = export_lots(store, k.kommunenummer, args.format, args.out, with_owners=args.with_owners, overwrite=args.overwrite)
+    if args.with_owners:
+        from tomte import owners
+
+        owners.log_lookup(store, settings.user, None, args.basis or CLI_BASIS, 0,
+                          f"eksport med eiernavn (CLI): {n} tomter i {k.kommunenummer} til {Path(args.out).name}")
     print(f"Skrev {n} tomter til {args.out} ({args.format})")
     return 0
 
@@ -155,6 +161,10 @@ def cmd_owners(args, settings, say) -> int:
         result = pipeline.lookup_owners(store, settings, args.lot, args.basis or "", settings.user, progress=say)
         say(f"Matrikkel: {result['owners']} eiere for {result['parcels']} teiger ({result['missing']} ukjente)")
     rows = owners.lot_parcels_and_owners(store, args.lot)
+    shown = sum(1 for r in rows if r["name"])
+    if shown and not args.lookup:  # every read of owner data is logged (a look-up logs itself); no owner data in the log
+        owners.log_lookup(store, settings.user, args.lot, args.basis or CLI_BASIS, len({r["matrikkelnummer"] for r in rows}),
+                          f"vist {shown} eiere (CLI)")
     if args.json:
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
         print()
@@ -171,7 +181,8 @@ def cmd_purge_owners(args, settings, say) -> int:
     store = open_store(settings.db_path, create=False)
     days = args.older_than if args.older_than is not None else settings.owner_retention_days
     removed = owners.purge(store, days if args.older_than is not None or days is not None else None)
-    print(f"Slettet {removed} eiere for godt" + (f" (eldre enn {days} dager)" if days is not None else ""))
+    print(f"Slettet {removed} eiere for godt" + (f" (eldre enn {days} dager)" if days is not None else "")
+          + "; filen er sjekket (WAL tømt, VACUUM, navnene finnes ikke lenger i filen)")
     return 0
 
 
@@ -234,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--kommune", required=True)
     s.add_argument("--format", choices=FORMATS, required=True)
     s.add_argument("--out", required=True)
-    s.add_argument("--with-owners", action="store_true", help="ta med eiernavn (personopplysninger; bare når det trengs)")
+    s.add_argument("--with-owners", action="store_true", help="ta med eiernavn (personopplysninger; bare når det trengs; logges)")
+    s.add_argument("--basis", help="med --with-owners: formålet/rettslig grunnlag som logges")
+    s.add_argument("--overwrite", action="store_true", help="skriv over en fil som finnes fra før")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("crm", help="CRM: status og notater for tomter")

@@ -94,27 +94,30 @@ def lot_features(store: Store, kommunenummer: str, settings: ScoringSettings) ->
         codes_ = kretser["code"].to_numpy(object)
         feats.iloc[li, feats.columns.get_loc("population_nearby")] = [pops.get(codes_[k], np.nan) for k in ki]
 
+    # One row per (parcel, owner): owners are rows, never a joined string split again (issue 13).
     owner_rows = store.rows(
-        "SELECT lp.lot_id, p.kommunenummer, p.gnr, p.bnr, p.fnr, p.snr, "
-        "(SELECT GROUP_CONCAT(o.name, '|') FROM owners o WHERE o.kommunenummer = p.kommunenummer AND o.gnr = p.gnr "
-        " AND o.bnr = p.bnr AND o.fnr = p.fnr AND o.snr = p.snr) AS names "
+        "SELECT lp.lot_id, p.gnr, p.bnr, p.fnr, p.snr, lower(o.name) AS owner "
         "FROM lot_parcels lp JOIN parcels p ON p.id = lp.parcel_id JOIN lots l ON l.lot_id = lp.lot_id "
-        "WHERE l.kommunenummer = ? AND l.active = 1 AND lp.overlap_m2 >= ?", (kommunenummer, settings.min_parcel_overlap_m2))
-    by_lot: dict[str, list[dict]] = {}
+        "LEFT JOIN owners o ON o.kommunenummer = p.kommunenummer AND o.gnr = p.gnr AND o.bnr = p.bnr AND o.fnr = p.fnr "
+        "AND o.snr = p.snr WHERE l.kommunenummer = ? AND l.active = 1 AND lp.overlap_m2 >= ?",
+        (kommunenummer, settings.min_parcel_overlap_m2))
+    by_lot: dict[str, dict[tuple, set[str]]] = {}
     for r in owner_rows:
-        by_lot.setdefault(r["lot_id"], []).append(r)
+        owners_ = by_lot.setdefault(r["lot_id"], {}).setdefault((r["gnr"], r["bnr"], r["fnr"], r["snr"]), set())
+        if r["owner"]:
+            owners_.add(r["owner"])
     n_owners: list[float] = []
     basis: list[str | None] = []
     for lot_id in feats.index:
-        rows = by_lot.get(lot_id, [])
-        if not rows:
+        parcels = by_lot.get(lot_id, {})
+        if not parcels:
             n_owners.append(np.nan)
             basis.append(None)
-        elif all(r["names"] for r in rows):
-            n_owners.append(len({n for r in rows for n in r["names"].split("|")}))
+        elif all(parcels.values()):
+            n_owners.append(len(set().union(*parcels.values())))
             basis.append("eiere")
         else:
-            n_owners.append(len({(r["gnr"], r["bnr"], r["fnr"], r["snr"]) for r in rows}))
+            n_owners.append(len(parcels))
             basis.append("matrikkelenheter")
     feats["n_owners"] = n_owners
     feats["owners_basis"] = basis

@@ -11,15 +11,29 @@ data to logs; exports leave it out unless the analyst asks.
 from __future__ import annotations
 
 import csv
+import mmap
+import os
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tomte.errors import InvalidData, NotFound
+from tomte.errors import InvalidData, NotFound, TomteError
 from tomte.store import Store, now
 
+
+class PurgeBlocked(TomteError):
+    """Owners were deleted, but it cannot be proven that their bytes are gone from the file yet."""
+
+
 KINDS = ("person", "organisasjon")
+NAME_SEPARATOR = "\n"  # joins names in exports; a stored name never contains a line break (see clean_name)
+
+
+def clean_name(name: str) -> str:
+    """A name as stored: control characters and line breaks become spaces, runs of space one space."""
+    return " ".join("".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in name).split())
 OUTREACH_STEPS = [(0, "brev", "Grunneierbrev"), (3, "e-post", "Oppfølging på e-post"), (14, "telefon", "Telefonsamtale"),
                   (30, "brev 2", "Andre brev")]
 
@@ -42,7 +56,8 @@ class Owner:
 
 def add_owner(store: Store, owner: Owner) -> int:
     """Store an owner (manual entry, CSV import or Matrikkel look-up; same data model)."""
-    if not owner.name.strip():
+    name = clean_name(owner.name)
+    if not name:
         raise InvalidData("Eieren må ha et navn.")
     if owner.kind not in KINDS:
         raise InvalidData(f"Eiertype må være {' eller '.join(KINDS)}.")
@@ -50,7 +65,7 @@ def add_owner(store: Store, owner: Owner) -> int:
         cur = conn.execute(
             "INSERT INTO owners (kommunenummer, gnr, bnr, fnr, snr, name, kind, address, share, source, reserved, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
-            (owner.kommunenummer, owner.gnr, owner.bnr, owner.fnr, owner.snr, owner.name.strip(), owner.kind, owner.address.strip(),
+            (owner.kommunenummer, owner.gnr, owner.bnr, owner.fnr, owner.snr, name, owner.kind, owner.address.strip(),
              owner.share, owner.source, now()))
     return int(cur.lastrowid)
 
@@ -66,8 +81,8 @@ def replace_parcel_owners(store: Store, kommunenummer: str, gnr: int, bnr: int, 
         conn.executemany(
             "INSERT INTO owners (kommunenummer, gnr, bnr, fnr, snr, name, kind, address, share, source, reserved, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(o.kommunenummer, o.gnr, o.bnr, o.fnr, o.snr, o.name, o.kind, o.address, o.share, o.source,
-              int(o.name.lower() in reserved), now()) for o in owners])
+            [(o.kommunenummer, o.gnr, o.bnr, o.fnr, o.snr, clean_name(o.name), o.kind, o.address, o.share, o.source,
+              int(clean_name(o.name).lower() in reserved), now()) for o in owners])
 
 
 def import_csv(store: Store, path: str | Path) -> int:
@@ -125,14 +140,17 @@ def lot_parcels_and_owners(store: Store, lot_id: str) -> list[dict[str, Any]]:
         "WHERE lp.lot_id = ? ORDER BY lp.overlap_m2 DESC, o.name", (lot_id,))
 
 
-def owner_names_by_lot(store: Store, kommunenummer: str) -> dict[str, str]:
-    """Owner names per active lot ("A; B"), for exports that explicitly ask for them."""
+def owner_names_by_lot(store: Store, kommunenummer: str) -> dict[str, list[str]]:
+    """Owner names per active lot, one row per owner (never a joined string split again), sorted."""
     rows = store.rows(
-        "SELECT lp.lot_id, GROUP_CONCAT(DISTINCT o.name) AS names FROM lot_parcels lp JOIN lots l ON l.lot_id = lp.lot_id "
+        "SELECT DISTINCT lp.lot_id, o.name FROM lot_parcels lp JOIN lots l ON l.lot_id = lp.lot_id "
         "JOIN parcels p ON p.id = lp.parcel_id JOIN owners o ON o.kommunenummer = p.kommunenummer AND o.gnr = p.gnr "
-        "AND o.bnr = p.bnr AND o.fnr = p.fnr AND o.snr = p.snr WHERE l.kommunenummer = ? AND l.active = 1 GROUP BY lp.lot_id",
-        (kommunenummer,))
-    return {r["lot_id"]: "; ".join(sorted(r["names"].split(","))) for r in rows}
+        "AND o.bnr = p.bnr AND o.fnr = p.fnr AND o.snr = p.snr WHERE l.kommunenummer = ? AND l.active = 1 "
+        "ORDER BY lp.lot_id, o.name", (kommunenummer,))
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        out.setdefault(r["lot_id"], []).append(r["name"])
+    return out
 
 
 def log_lookup(store: Store, who: str, lot_id: str | None, basis: str, parcels: int, outcome: str) -> None:
@@ -149,11 +167,63 @@ def lookup_log(store: Store, limit: int = 200) -> list[dict[str, Any]]:
     return store.rows("SELECT at, who, lot_id, basis, parcels, outcome FROM owner_lookups ORDER BY id DESC LIMIT ?", (limit,))
 
 
+def _holders(path: Path) -> int:
+    """How many other processes hold the database file open (Linux ``/proc``; 0 where unknown)."""
+    wanted = {str(path.resolve()), str(path.resolve()) + "-wal"}
+    count = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        if proc.name == str(os.getpid()):
+            continue
+        try:
+            if any(os.readlink(fd) in wanted for fd in (proc / "fd").iterdir()):
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+def _scrub(store: Store, names: set[str]) -> None:
+    """Checkpoint, vacuum, checkpoint again and look for the names in the file's bytes; raise unless proven."""
+    conn = store.conn
+    conn.execute("PRAGMA busy_timeout = 2000")
+    try:
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if not busy:
+            try:
+                conn.execute("VACUUM")
+            except Exception:  # noqa: BLE001 - sqlite's OperationalError (locked), from whichever sqlite module
+                busy = 1
+        busy = busy or conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    finally:
+        conn.execute("PRAGMA busy_timeout = 30000")
+    path = Path(store.path) if store.path is not None else None
+    if path is None:
+        return
+    wal = path.with_name(path.name + "-wal")
+    if busy or (wal.exists() and wal.stat().st_size > 0):
+        others = _holders(path)
+        who = f"{others} andre prosesser holder filen åpen" if others else "en annen prosess holder filen åpen"
+        raise PurgeBlocked(f"Eierne er slettet fra tabellene, men {who} (appen, QGIS eller en synk), så de gamle sidene "
+                           "kan ikke overskrives ennå; lukk dem og kjør purge-owners igjen.")
+    found = 0
+    for file in (path, wal):
+        if file.exists() and file.stat().st_size:
+            with open(file, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                found += sum(1 for name in names if data.find(name.encode("utf-8")) >= 0)
+    if found:
+        raise PurgeBlocked(f"Eierne er slettet fra tabellene, men {found} av navnene finnes fortsatt i databasefilen "
+                           "(kanskje i andre data, f.eks. en adresse eller et notat); sjekk før du regner dem som slettet.")
+
+
 def purge(store: Store, older_than_days: int | None = None) -> int:
     """Delete owners (all, or those stored more than ``older_than_days`` ago) for good; returns how many.
 
-    ``secure_delete`` overwrites the freed pages, the WAL is checkpointed and truncated and the file
-    is vacuumed, so no trace of the names stays in the database file.
+    Proven, not assumed (issue 13): ``secure_delete`` zeroes the freed pages; the WAL is checkpointed
+    with TRUNCATE and the result checked, the file vacuumed and checkpointed again; then the file and
+    its WAL are searched for the deleted names (those of 8 characters or more, held in memory only).
+    When another connection blocks the checkpoint (the app mid-query, QGIS holding the file open),
+    :class:`PurgeBlocked` says so and the caller exits non-zero; running it again once they are
+    closed finishes the job.
     """
     sql, params = "DELETE FROM owners", []
     if older_than_days is not None:
@@ -164,11 +234,10 @@ def purge(store: Store, older_than_days: int | None = None) -> int:
         params.append(cutoff)
     store.execute("PRAGMA secure_delete = ON")
     with store.transaction() as conn:
+        names = {r[0] for r in conn.execute(sql.replace("DELETE FROM owners", "SELECT name FROM owners"), params) if len(r[0]) >= 8}
         removed = conn.execute(sql, params).rowcount
         conn.execute("DELETE FROM outreach WHERE owner_id NOT IN (SELECT id FROM owners)")
-    store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.execute("VACUUM")
-    store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _scrub(store, names)
     return int(removed)
 
 
