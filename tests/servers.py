@@ -117,7 +117,7 @@ MAPFILE = """MAP
       "wfs_srs" "EPSG:25833 EPSG:25832 EPSG:4326"
       "wfs_enable_request" "*"
       "wfs_namespace_prefix" "app"
-      "wfs_namespace_uri" "http://example.invalid/tomte"
+      "wfs_namespace_uri" "http://example.invalid/tomte"{extra}
     END
   END
   LAYER
@@ -144,8 +144,13 @@ def mapserv_available() -> bool:
 
 
 @contextmanager
-def mapserver_wfs(data: Path, layer: str, extent: tuple[float, float, float, float], workdir: Path) -> Iterator[tuple[str, _Server]]:
-    """WFS 2.0 at ``<url>/wfs`` from ``data`` through ``mapserv`` as CGI."""
+def mapserver_wfs(data: Path, layer: str, extent: tuple[float, float, float, float], workdir: Path,
+                  max_features: int | None = None) -> Iterator[tuple[str, _Server]]:
+    """WFS 2.0 at ``<url>/wfs`` from ``data`` through ``mapserv`` as CGI.
+
+    ``max_features`` caps every page as a real server's configuration does (``wfs_maxfeatures``:
+    MapServer then advertises ``CountDefault`` and sends ``next`` links).
+    """
     mapfile = workdir / "test.map"
     config = workdir / "mapserver.conf"
     config.write_text(f'CONFIG\n  ENV\n    MS_MAPFILE "{mapfile}"\n  END\nEND\n')
@@ -160,5 +165,6 @@ def mapserver_wfs(data: Path, layer: str, extent: tuple[float, float, float, flo
         return status, {"Content-Type": headers.get("Content-Type", "text/xml")}, body
 
     with fake_server({"/wfs": route}) as (url, server):
-        mapfile.write_text(MAPFILE.format(extent=" ".join(map(str, extent)), url=url, layer=layer, data=data))
+        extra = f'\n      "wfs_maxfeatures" "{max_features}"' if max_features else ""
+        mapfile.write_text(MAPFILE.format(extent=" ".join(map(str, extent)), url=url, layer=layer, data=data, extra=extra))
         yield url + "/wfs", server

@@ -139,15 +139,20 @@ def to_plan_frames(features: Iterable[RawFeature], role_hint: str | None = None)
                 plans_by_id[f.gml_id] = attrs
             for target in f.links.get("rpOmråde", []) + f.links.get("rpOmrade", []):
                 plan_for_area[target] = attrs
+    # A flat export (no feature types) where some features carry the code: the others are zones
+    # (plans) without one, counted in the summary rather than dropped in silence.
+    untyped = [Attrs(f.attrs) for f in feats if feature_kind(f.feature_type, Attrs(f.attrs)) == "other"]
+    flat_kp = role_hint == "kommuneplan" and any(a.get("arealformal") or a.get("arealbruk") for a in untyped)
+    flat_rp = role_hint == "reguleringsplan" and any(a.get("planstatus") for a in untyped)
     kp_rows, rp_rows, kp_geoms, rp_geoms = [], [], [], []
     counts = {"kp": 0, "rp": 0, "ignored": 0, "repaired": 0, "no_geometry": 0, "kp_no_code": 0, "rp_no_status": 0}
     for f in feats:
         attrs = Attrs(f.attrs)
         kind = feature_kind(f.feature_type, attrs)
         if kind == "other" and f.geometry is not None and f.geometry.geom_type in ("Polygon", "MultiPolygon"):
-            if role_hint == "kommuneplan" and (attrs.get("arealformal") or attrs.get("arealbruk")):
+            if role_hint == "kommuneplan" and (attrs.get("arealformal") or attrs.get("arealbruk") or flat_kp):
                 kind = "kp1985" if attrs.get("arealbruk") and not attrs.get("arealformal") else "kp2008"
-            elif role_hint == "reguleringsplan" and attrs.get("planstatus") and not attrs.get("arealformal"):
+            elif role_hint == "reguleringsplan" and (attrs.get("planstatus") or flat_rp) and not attrs.get("arealformal"):
                 kind = "rp"
         if kind not in {"kp2008", "kp1985", "rp"}:
             counts["ignored"] += 1

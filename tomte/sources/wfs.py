@@ -7,6 +7,8 @@ Paging (issue 12) never trusts the client's own page size:
 * a ``next`` link is followed whenever a page has one, whatever the page's length; without one,
   a full page is followed by the next ``STARTINDEX``, and paging stops on a short page, or on a
   page without ``next`` once the server has been sending them;
+* a ``RESULTTYPE=hits`` answer that itself carries a ``next`` link is capped like a page (MapServer
+  with ``wfs_maxfeatures`` says ``numberMatched="25"`` for 72 features) and is not a total;
 * ``numberReturned`` is never trusted (the real teig WFS says ``numberReturned="0"`` while
   returning 3 members): members are counted. ``numberMatched`` (on a page or from the hits
   request) must equal what was received, see :class:`~tomte.sources.paging.Pager`, which also
@@ -100,6 +102,8 @@ def _hits(http: Http, source: Source, bbox: tuple[float, float, float, float] | 
         root = parse_xml(body(resp, source.label))
         check_exception(root)
     except TomteError:  # hits are optional in WFS 2.0; the pages are checked on their own
+        return None
+    if root.get("next"):  # MapServer caps the count too ("25" with a next link): a lower bound, not a total
         return None
     return stated_number(root.get("numberMatched"))
 
