@@ -235,15 +235,20 @@ def _watched(store: Store, settings: Settings, sources_file: str | None) -> list
     return sorted({s.kommune for s in merged(settings.sources_file, store, Path(sources_file) if sources_file else None)})
 
 
-def _worker_init() -> None:
-    """Make a sync worker die with its parent, however the parent dies (kill -9 included)."""
+def _worker_init(parent: int) -> None:
+    """Make a sync worker die with its parent, however the parent dies (kill -9 included).
+
+    ``parent`` is the sync's pid: a worker whose parent died while it was still starting (before
+    this ran) sees another parent already and exits at once.
+    """
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    parent = os.getppid()
+    if os.getppid() != parent:
+        os._exit(1)
 
     def watch() -> None:
         while True:
@@ -314,7 +319,8 @@ def run_sync(store: Store, settings: Settings, kommuner: list[str] | None, sourc
         for knr in todo:
             record(_safe(db, settings, knr, sources_file, refresh))
     else:
-        with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+        with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                 initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(_safe, db, settings, knr, sources_file, refresh) for knr in todo]
             for future in as_completed(futures):
                 record(future.result())
