@@ -1,14 +1,21 @@
 """Kommuner: pick a kommune, see its sources and freshness, import files, run the analysis."""
 
-import tempfile
-from pathlib import Path
-
 import streamlit as st
 
 from tomte import pipeline, political
 from tomte.sources import registry
 from ui import nav, queries
-from ui.state import analysis_settings, differanse_form, kommune_picker, run, run_with_upload, settings, store, synthetic_notice
+from ui.state import (
+    analysis_settings,
+    differanse_form,
+    kommune_picker,
+    run,
+    run_with_upload,
+    run_with_uploads,
+    settings,
+    store,
+    synthetic_notice,
+)
 
 st.title("Kommuner")
 nav.sidebar()
@@ -28,6 +35,8 @@ if info:
     st.caption(f"Kommuneplan fra: {info.get('kp_source') or '–'} · Reguleringsplaner fra: {info.get('rp_source') or '–'}")
 else:
     st.info("Ingen plandata for denne kommunen ennå.")
+for unit in pipeline.stale_units(s, k.kommunenummer):  # a failed unit keeps its previous data (issue 12)
+    st.warning(pipeline.describe_stale(unit))
 
 growth = political.population_growth(s, k.kommunenummer)
 if growth:
@@ -51,17 +60,21 @@ src = queries.sources_table(s, settings().sources_file, k.kommunenummer)
 st.dataframe(src, hide_index=True, width="stretch") if not src.empty else st.caption("Ingen kilder satt opp.")
 
 differanse_form()
+force = st.checkbox("Bekreft utskifting selv om den nye kopien har under halvparten så mange objekter som den lagrede",
+                    key="force_replace", help="Uten dette avvises en henting eller import som krymper plandataene kraftig.")
 col1, col2 = st.columns(2)
 with col1:
     if st.button("Hent fra tjenestene og analyser", disabled=src.empty):
         with st.status("Henter og analyserer …", expanded=True) as status:
-            fetched = run(lambda: pipeline.fetch_kommune(s, settings(), k.kommunenummer, progress=st.write), "Henting")
+            fetched = run(lambda: pipeline.fetch_kommune(s, settings(), k.kommunenummer, progress=st.write, force=force), "Henting")
             if fetched:
                 st.write(fetched.summary())
+                for unit, exc in fetched.failed.items():
+                    st.error(f"{pipeline.unit_label(unit)}: {exc} Tidligere data er beholdt.")
                 result = run(lambda: pipeline.analyse(s, analysis_settings(), k.kommunenummer, st.write), "Analysen")
                 if result:
                     st.write(result.summary())
-                    status.update(label="Ferdig", state="complete")
+                    status.update(label="Ferdig" if fetched.ok else "Ferdig, men noen kilder feilet", state="complete" if fetched.ok else "error")
             else:
                 status.update(label="Henting mislyktes – tidligere data er beholdt", state="error")
 with col2:
@@ -92,20 +105,15 @@ with st.expander("Legg til en kilde"):
                 st.rerun()
 
 st.subheader("Importer plandata fra filer")
-st.caption("SOSI-GML 3.2, GeoJSON eller GeoPackage (formatet gjenkjennes på innholdet).")
+st.caption("SOSI-tekst (.sos, SOSI 4.0–4.5), SOSI-GML 3.2, GeoJSON eller GeoPackage (formatet gjenkjennes på innholdet).")
 kp_file = st.file_uploader("Kommuneplanens arealformål (KpArealformålOmråde)", key="kp_upload")
 rp_file = st.file_uploader("Reguleringsplanområder (RpOmråde)", key="rp_upload")
 crs = st.text_input("Koordinatsystem for filer uten (valgfritt, f.eks. EPSG:25832)", value="")
 if st.button("Importer", disabled=not (kp_file or rp_file)):
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = {}  # two files in one import: both must exist during the call
-        for role, up in (("kp", kp_file), ("rp", rp_file)):
-            if up is not None:
-                paths[role] = Path(tmp) / Path(up.name).name
-                paths[role].write_bytes(up.getvalue())
-        result = run(lambda: pipeline.import_plans(s, k.kommunenummer, paths.get("kp"), paths.get("rp"), crs or None, st.write), "Importen")
-        if result:
-            st.success(result.summary())
+    result = run_with_uploads({"kp": kp_file, "rp": rp_file}, lambda paths: pipeline.import_plans(
+        s, k.kommunenummer, paths.get("kp"), paths.get("rp"), crs or None, st.write, force=force), "Importen")
+    if result:
+        st.success(result.summary())
 
 runs = queries.fetch_runs(s, k.kommunenummer)
 if not runs.empty:

@@ -425,3 +425,66 @@ def test_bad_environment_values_are_one_sentence(tmp_path: Path) -> None:
                          capture_output=True, text=True, env={"TOMTE_HTTP_TIMEOUT": "tre", "PATH": ""})
     assert out.returncode == 1 and "TOMTE_HTTP_TIMEOUT" in out.stderr and "Traceback" not in out.stderr
 
+
+
+# --- the same in the app: stale units with their age, upload errors as sentences -----------------
+
+class _Upload:
+    """What st.file_uploader hands a page: a name and the bytes."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name, self._data = name, data
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+@pytest.mark.skipif(not mapserv_available(), reason="mapserver-bin is not installed (make test installs it)")
+def test_app_shows_a_failed_unit_as_stale_with_its_age(world, monkeypatch) -> None:
+    from tests.test_app import open_page
+
+    store, settings, tmp = world
+    zones(30).to_file(tmp / "kp.geojson")
+    with fake_server({"/teig": lambda h, q: (503, {}, b"down")}) as (url, _):
+        src = tmp / "s.toml"
+        src.write_text(f'[[source]]\nkommune = "3207"\nrole = "kommuneplan"\nkind = "file"\npath = "{tmp / "kp.geojson"}"\n'
+                       f'[[source]]\nkommune = "3207"\nrole = "teig"\nkind = "wfs"\nurl = "{url}/teig"\ntypename = "app:Teig"\n')
+        pipeline.fetch_kommune(store, settings.with_(http=replace(settings.http, retries=0)), "3207", src)
+    store.execute("UPDATE source_state SET ok_at = '2026-01-02T03:04:05+00:00' WHERE unit = 'teig'")  # an older success
+    monkeypatch.setenv("TOMTE_DB", str(store.path))
+    monkeypatch.delenv("TOMTE_APP_PASSWORD", raising=False)
+    at = open_page("kommuner.py", kommune="3207")
+    assert not at.exception, at.exception
+    warnings = [w.value for w in at.warning if "feilet sist" in w.value]
+    assert len(warnings) == 1 and warnings[0].startswith("Eiendomsgrenser (teig) feilet sist") and "503" in warnings[0]
+    from datetime import date
+
+    assert f"data fra 2026-01-02 ({(date.today() - date(2026, 1, 2)).days} dager gamle) er beholdt" in warnings[0]
+    assert any("Bekreft utskifting" in c.label for c in at.checkbox)
+
+
+def test_app_uploads_never_overwrite_and_bad_files_are_one_sentence(world, monkeypatch) -> None:
+    from tomte.sources import registry
+    from ui import state
+
+    store, _, tmp = world
+    shown: list[str] = []
+    monkeypatch.setattr(state.st, "error", lambda text, **_: shown.append(text))
+    kp = zones(30)
+    rp = gpd.GeoDataFrame({"planidentifikasjon": ["1", "2"], "planstatus": ["3", "3"], "plannavn": ["A", "B"]},
+                          geometry=[box(X0, Y0, X0 + 300, Y0 + 300), box(X0 + 600, Y0, X0 + 900, Y0 + 300)], crs=25833)
+    uploads = {"kp": _Upload("plan.geojson", _write(kp, tmp / "a.geojson").read_bytes()),
+               "rp": _Upload("plan.geojson", _write(rp, tmp / "b.geojson").read_bytes())}
+    result = state.run_with_uploads(uploads, lambda p: pipeline.import_plans(store, "3207", p["kp"], p["rp"], force=True), "Importen")
+    assert result.counts == {"kp": 30, "rp": 2} and not shown
+    for name, data in _hostile_files(tmp).items():
+        shown.clear()
+        got = state.run_with_uploads({"kp": _Upload(name, data), "rp": None},
+                                     lambda p: pipeline.import_plans(store, "3207", p["kp"], None), "Importen")
+        assert got is None and len(shown) == 1 and shown[0].startswith("Importen mislyktes: "), (name, shown)
+    assert store.scalar("SELECT COUNT(*) FROM kp_zones WHERE kommunenummer = '3207'") == 30
+    first = registry.save_upload(tmp, "3207", "kilde.gml", b"one")
+    again = registry.save_upload(tmp, "3207", "kilde.gml", b"one")
+    other = registry.save_upload(tmp, "3207", "../kilde.gml", b"two")
+    assert first == again != other and first.read_bytes() == b"one" and other.read_bytes() == b"two"
+    assert other.parent == first.parent == (tmp / "uploads" / "3207").resolve()

@@ -229,6 +229,18 @@ def _fetch_addresses(client: Http, store: Store, source: Source, kommunenummer: 
     return rows
 
 
+UNIT_LABELS = {"plandata": "Plandata (kommuneplan og reguleringsplaner)", "teig": "Eiendomsgrenser (teig)",
+               "ssb": "SSB-statistikk", "adresse": "Adresser", "constraint": "Hensyn", "infrastruktur": "Infrastruktur",
+               "grunnkrets": "Grunnkretser"}
+
+
+def unit_label(unit: str) -> str:
+    """A fetch unit in Norwegian: ``constraint:flomsone`` is «Hensyn (flomsone)»."""
+    role, _, layer = unit.partition(":")
+    label = UNIT_LABELS.get(role, role)
+    return f"{label} ({layer})" if layer and layer != role else label
+
+
 def _unit(source: Source) -> str:
     """The fetch unit of a source: kommuneplan and reguleringsplan are one, every other role its own."""
     if source.role in PLAN_ROLES:
@@ -341,9 +353,24 @@ def fetch_kommune(store: Store, settings: Settings, kommune: str, sources_file: 
 
 
 def stale_units(store: Store, kommunenummer: str) -> list[dict[str, Any]]:
-    """Units whose last fetch failed: their data are the previous ones, ``ok_at`` says how old."""
-    return store.rows("SELECT unit, message, tried_at, ok_at FROM source_state WHERE kommunenummer = ? AND ok = 0 ORDER BY unit",
+    """Units whose last fetch failed: their data are the previous ones.
+
+    ``ok_at`` is the last successful fetch (None: never) and ``age_days`` its age in days.
+    """
+    from tomte.plans import data_age_days
+
+    rows = store.rows("SELECT unit, message, tried_at, ok_at FROM source_state WHERE kommunenummer = ? AND ok = 0 ORDER BY unit",
                       (kommunenummer,))
+    for row in rows:
+        row["age_days"] = data_age_days(row["ok_at"])
+    return rows
+
+
+def describe_stale(unit: dict[str, Any]) -> str:
+    """One sentence for a stale unit, the same in the app and the sync report."""
+    kept = (f"data fra {unit['ok_at'][:10]} ({unit['age_days']} dager gamle) er beholdt" if unit["ok_at"]
+            else "ingen data er hentet ennå")
+    return f"{unit_label(unit['unit'])} feilet sist {str(unit['tried_at'])[:16].replace('T', ' ')} ({unit['message']}); {kept}"
 
 
 def analyse(store: Store, settings: Settings, kommune: str, progress: Progress | None = None) -> AnalysisResult:

@@ -113,8 +113,7 @@ def changes_between(store: Store, kommunenummer: str, after_id: int, upto_id: in
             (kommunenummer, *sorted(set(new_plans))))
     state = store.rows("SELECT newest_data_date FROM plan_data_state WHERE kommunenummer = ?", (kommunenummer,))
     age = data_age_days(state[0]["newest_data_date"]) if state else None
-    stale = [f"{u['unit']} feilet sist ({u['message']}); data fra {str(u['ok_at'] or 'aldri')[:10]} er beholdt"
-             for u in pipeline.stale_units(store, kommunenummer)]
+    stale = [pipeline.describe_stale(u) for u in pipeline.stale_units(store, kommunenummer)]
     if age is not None and age > STALE_DAYS:
         stale.append(f"nyeste plandata er {age} dager gamle")
     changes.stale = "; ".join(stale) or None

@@ -176,7 +176,22 @@ def crm_form(s: Store, lot_id: str, current: str, key: str) -> None:
 
 def run_with_upload(upload: Any, action: Callable[[Path], Any], what: str) -> Any:
     """Run a library call on an uploaded file (kept on disk only for the call), like :func:`run`."""
+    return run_with_uploads({"fil": upload}, lambda paths: action(paths["fil"]), what)
+
+
+def run_with_uploads(uploads: dict[str, Any], action: Callable[[dict[str, Path]], Any], what: str) -> Any:
+    """Run a library call on several uploaded files, like :func:`run`; ``None`` uploads are left out.
+
+    Each file is written to its own folder for the call only, so two uploads with the same
+    name never overwrite each other.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / (Path(upload.name).name or "fil")
-        path.write_bytes(upload.getvalue())
-        return run(lambda: action(path), what)
+        paths: dict[str, Path] = {}
+        for key, upload in uploads.items():
+            if upload is None:
+                continue
+            folder = Path(tmp) / str(len(paths))
+            folder.mkdir()
+            paths[key] = folder / (Path(upload.name).name or "fil")
+            paths[key].write_bytes(upload.getvalue())
+        return run(lambda: action(paths), what)

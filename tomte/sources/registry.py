@@ -175,10 +175,22 @@ def for_kommune(sources: list[Source], kommunenummer: str) -> list[Source]:
 
 
 def save_upload(base_dir: Path, kommunenummer: str, name: str, data: bytes) -> Path:
-    """Keep a file uploaded in the app as a source (``<db dir>/uploads/<kommune>/<name>``)."""
-    safe = "".join(c for c in Path(name).name if c.isalnum() or c in "._-") or "kilde"
+    """Keep a file uploaded in the app as a source (``<db dir>/uploads/<kommune>/<name>``).
+
+    A file already there under the same name is never overwritten, since another source may
+    read it: the same bytes reuse it, other bytes get the name with a short content hash
+    (``plan-3fa2c1d0.gml``).
+    """
+    import hashlib
+
+    safe = "".join(c for c in Path(name).name if c.isalnum() or c in "._-").lstrip(".") or "kilde"
     folder = Path(base_dir) / "uploads" / kommunenummer
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / safe
-    path.write_bytes(data)
+    if path.exists() and path.read_bytes() != data:
+        path = folder / f"{path.stem}-{hashlib.sha256(data).hexdigest()[:8]}{path.suffix}"
+    if not path.exists():
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
     return path.resolve()
