@@ -168,3 +168,55 @@ def mapserver_wfs(data: Path, layer: str, extent: tuple[float, float, float, flo
         extra = f'\n      "wfs_maxfeatures" "{max_features}"' if max_features else ""
         mapfile.write_text(MAPFILE.format(extent=" ".join(map(str, extent)), url=url, layer=layer, data=data, extra=extra))
         yield url + "/wfs", server
+
+
+def _pg_bin(name: str) -> str | None:
+    """A PostgreSQL server binary (Debian keeps them under /usr/lib/postgresql/<version>/bin)."""
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    return str(found[-1]) if found else shutil.which(name)
+
+
+def postgis_available() -> bool:
+    """True when a PostgreSQL server and the PostGIS extension are installed."""
+    return _pg_bin("initdb") is not None and any(Path("/usr/share/postgresql").glob("*/extension/postgis.control"))
+
+
+@contextmanager
+def postgis_server(workdir: Path) -> Iterator[Callable[[str], str]]:
+    """A throwaway PostgreSQL + PostGIS on 127.0.0.1 (free port); yields ``psql(sql) -> output``.
+
+    The cluster lives in ``workdir`` and is stopped and removed afterwards. PostgreSQL refuses
+    to run as root, so as root the server runs as the ``postgres`` system user.
+    """
+    import pwd
+    import socket
+
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    data = workdir / "pgdata"
+    data.mkdir(parents=True)
+    if as_user:
+        pw = pwd.getpwnam("postgres")
+        os.chown(workdir, pw.pw_uid, pw.pw_gid)
+        os.chown(data, pw.pw_uid, pw.pw_gid)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "tomte", "--no-sync"],
+                   check=True, capture_output=True)
+    ctl = [*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-w"]
+    subprocess.run([*ctl, "-o", f"-k {data} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off", "-l", str(data / "log"), "start"],
+                   check=True, capture_output=True)
+
+    def psql(sql: str) -> str:
+        out = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(port), "-U", "tomte", "-d", "postgres",
+                              "-At", "-f", "-"], input=sql, capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(out.stderr.strip())
+        return out.stdout
+
+    try:
+        psql("CREATE EXTENSION postgis;")
+        yield psql
+    finally:
+        subprocess.run([*ctl, "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)

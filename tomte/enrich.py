@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from tomte.differanse import meeting_pairs
+from tomte.differanse import meeting_pairs, parallel
 from tomte.scoring import ScoringSettings
 from tomte.store import Store, dumps, now
 
@@ -69,12 +69,17 @@ def lot_features(store: Store, kommunenummer: str, settings: ScoringSettings) ->
     if not constraints.empty:
         c_geoms = np.asarray([g if g.geom_type.endswith("Polygon") else g.buffer(1.0) for g in constraints.geometry], dtype=object)
         li, ci = meeting_pairs(geoms, c_geoms)
-        for lot in np.unique(li):
-            sel = ci[li == lot]
-            covered = shapely.intersection(geoms[lot], shapely.union_all(c_geoms[sel])).area
-            free[lot] = max(0.0, 1.0 - covered / geoms[lot].area)
-            labels = {f"{constraints['layer'].iloc[j]}" + (f" {constraints['name'].iloc[j]}" if constraints['name'].iloc[j] else "") for j in sel}
-            names[lot] = ", ".join(sorted(labels)[:5])
+        order = np.argsort(li, kind="stable")  # the pairs grouped by lot, in one pass (issue 14)
+        li, ci = li[order], ci[order]
+        hit, starts = np.unique(li, return_index=True)
+        groups = np.split(ci, starts[1:])
+        layer_names, feature_names = constraints["layer"].to_numpy(object), constraints["name"].to_numpy(object)
+        label = np.array([f"{layer}" + (f" {name}" if name else "") for layer, name in zip(layer_names, feature_names, strict=True)], dtype=object)
+        unions = np.array([shapely.union_all(c_geoms[sel]) for sel in groups], dtype=object)
+        covered = shapely.area(parallel(shapely.intersection, geoms[hit], unions))
+        free[hit] = np.maximum(0.0, 1.0 - covered / shapely.area(geoms[hit]))
+        for lot, sel in zip(hit, groups, strict=True):
+            names[lot] = ", ".join(sorted(set(label[sel]))[:5])
     feats["free_share"] = free
     feats["constraints"] = names
 

@@ -104,13 +104,15 @@ def changes_between(store: Store, kommunenummer: str, after_id: int, upto_id: in
             new_plans.append(detail["area_key"])
     gone_ids = {g["lot_id"] for g in changes.gone_lots}
     changes.new_lots = [n for n in changes.new_lots if n["lot_id"] not in gone_ids]  # came and went between reports
+    new_plans = sorted(set(new_plans))  # a plan logged twice (two imports between reports) is asked for once
     if new_plans:
         changes.new_plans_in_progress = store.rows(
             "SELECT DISTINCT r.planid, r.plannavn, r.planstatus, l.lot_id, l.tier, l.status FROM rp_areas r "
-            "JOIN lots l ON l.kommunenummer = r.kommunenummer AND l.active = 1 AND ST_Intersects(l.geom, r.geom) "
+            "JOIN lots l ON l.ROWID IN (SELECT ROWID FROM SpatialIndex WHERE f_table_name = 'lots' AND search_frame = r.geom) "
+            "AND l.kommunenummer = r.kommunenummer AND l.active = 1 AND ST_Intersects(l.geom, r.geom) "
             "AND ST_Area(ST_Intersection(l.geom, r.geom)) > 1 WHERE r.kommunenummer = ? AND r.area_key IN ("
             + ",".join("?" for _ in new_plans) + ") AND (l.tier IN ('A', 'B') OR l.status != 'Ny')",
-            (kommunenummer, *sorted(set(new_plans))))
+            (kommunenummer, *new_plans))
     state = store.rows("SELECT newest_data_date FROM plan_data_state WHERE kommunenummer = ?", (kommunenummer,))
     age = data_age_days(state[0]["newest_data_date"]) if state else None
     stale = [pipeline.describe_stale(u) for u in pipeline.stale_units(store, kommunenummer)]
