@@ -7,8 +7,9 @@ PORT   ?= 8501
 
 APT_RUN  := libsqlite3-mod-spatialite fonts-dejavu-core
 APT_TEST := $(APT_RUN) chromium mapserver-bin
+APT_BENCH := $(APT_RUN) postgresql-15-postgis-3
 
-.PHONY: run test bench demo lint system-run system-test clean
+.PHONY: run test bench demo lint system-run system-test system-bench clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +25,9 @@ system-run:
 
 system-test:
 	@scripts/apt-ensure.sh $(APT_TEST)
+
+system-bench:
+	@scripts/apt-ensure.sh $(APT_BENCH)
 
 $(DB): | $(VENV)/.installed
 	$(PY) -m tomte --db $(DB) demo
@@ -42,7 +46,7 @@ lint: $(VENV)/.installed-test
 test: system-test $(VENV)/.installed-test lint
 	$(VENV)/bin/pytest -q
 
-bench: system-run $(VENV)/.installed
+bench: system-bench $(VENV)/.installed
 	$(PY) bench/run.py
 
 clean:

@@ -1,4 +1,8 @@
-"""``make bench``: tomte's differanse engine against two baselines, in one run.
+"""``make bench``: tomte's differanse engine against two baselines, then the whole process and a national run.
+
+Parts (``--only``): ``engine`` (below), ``whole`` (:mod:`bench.whole`: the commands a user runs at
+2,500, 10,000 and 40,000 zones, against the seed algorithm and PostGIS) and ``national``
+(:mod:`bench.national`: ``tomte sync`` over 357 generated kommuner).
 
 Each algorithm runs in its own child process on the same data (generated once and passed as
 WKB), so each gets its own peak RSS. Reported: seconds, total lot area (must agree within
@@ -93,9 +97,47 @@ def main() -> int:
     parser.add_argument("--out", default="bench/out")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds of the fast algorithms (median); seed runs once")
     parser.add_argument("--sync-kommuner", type=int, default=12, help="synthetic kommuner in the sync benchmark")
+    parser.add_argument("--only", choices=["engine", "whole", "national", "map"], action="append",
+                        help="run only these parts (default: all)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    parts = args.only or ["engine", "whole", "national", "map"]
+    ok = engine(args, out) if "engine" in parts else True
+    if "whole" in parts:
+        from bench.whole import bench_whole
+
+        ok &= bench_whole(out)
+    if "national" in parts:
+        from bench.national import bench_national
+
+        ok &= bench_national(out)
+    if "map" in parts:
+        ok &= bench_map(20_000)
+    print(f"\nAlle mål nådd: {'ja' if ok else 'NEI'}")
+    return 0 if ok else 1
+
+
+def bench_map(n: int) -> bool:
+    """The Kart page with n lots in headless Chromium (the browser test, run with ``TOMTE_MAP_LOTS``); True under 3 s."""
+    import re
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "tests/test_browser.py", "-k", "lots_draw"],
+                          cwd=root, env={**os.environ, "TOMTE_MAP_LOTS": str(n)}, capture_output=True, text=True)
+    line = next((x for x in proc.stdout.splitlines() if "kartet tegnet" in x), None)
+    if line is None:
+        print(f"\nKart: {n:,} tomter kunne ikke måles (nettlesertesten: {proc.stdout.strip().splitlines()[-1:] or proc.stderr[-300:]})")
+        return False
+    seconds = float(re.search(r"tegnet på ([\d.]+) s", line).group(1))  # type: ignore[union-attr]
+    print(f"\nKart (headless Chromium): {line.strip()}")
+    print(f"Mål: kartet med {n:,} tomter tegnet under 3 s: {'ja' if seconds < 3 else 'NEI'} ({seconds:.2f} s)")
+    return seconds < 3
+
+
+def engine(args: argparse.Namespace, out: Path) -> bool:
+    """The differanse engine against the seed algorithm and geopandas.overlay (issue 4), plus store, re-scoring and sync figures."""
     base = str(out / f"kommune_{args.zones}_{args.plans}")
     zones, plans = large_kommune(args.zones, args.plans)
     zones.to_parquet(base + ".zones.parquet")
@@ -139,7 +181,7 @@ def main() -> int:
     proc = mp.get_context("spawn").Process(target=_bench_sync, args=(out, args.sync_kommuner))
     proc.start()
     proc.join()
-    return 0 if ok and rescore_ms < 50 and seed_x >= 10 and overlay_x >= 3 and peak < 2048 else 1
+    return ok and rescore_ms < 50 and seed_x >= 10 and overlay_x >= 3 and peak < 2048
 
 
 def _bench_sync(out: Path, n: int) -> None:

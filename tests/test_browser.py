@@ -130,11 +130,15 @@ def test_pick_kommune_see_lots_move_weight_download_csv(app: str, page, tmp_path
 def test_5000_lots_draw_in_under_3_seconds(tmp_path: Path, page) -> None:
     """From the Kart page starting to render until all 5,000 lots are drawn (the map's own cost:
     building it on the server, sending it, drawing it). The full navigation, which includes
-    Streamlit starting a new session, is printed too."""
+    Streamlit starting a new session, is printed too. ``make bench`` runs it with
+    ``TOMTE_MAP_LOTS=20000`` (issue 14)."""
+    import os
+
     from tests.map_perf import store_with_lots
 
+    n = int(os.environ.get("TOMTE_MAP_LOTS", "5000"))
     db = tmp_path / "many.sqlite"
-    store_with_lots(db, 5000)
+    store_with_lots(db, n)
     proc, url = start_app(db)
     try:
         draw, full = [], []
@@ -145,13 +149,13 @@ def test_5000_lots_draw_in_under_3_seconds(tmp_path: Path, page) -> None:
             page_started = time.perf_counter()
             frame = map_frame(page)
             frame.wait_for_function("() => { for (const k in window) { const v = window[k]; "
-                                    "if (v && window.L && v instanceof window.L.GeoJSON && v.getLayers().length >= 5000) return true; } return false; }",
+                                    "if (v && window.L && v instanceof window.L.GeoJSON && v.getLayers().length >= " + str(n) + ") return true; } return false; }",
                                     timeout=60_000)
             frame.wait_for_function("() => { const c = document.querySelector('.leaflet-overlay-pane canvas'); return c && c.width > 0; }")
             end = time.perf_counter()
             draw.append(end - page_started)
             full.append(end - start)
-        print(f"5000 tomter: kartet tegnet på {draw[1]:.2f} s etter at siden startet (hele navigasjonen {full[1]:.2f} s; første gang {full[0]:.2f} s)")
+        print(f"{n} tomter: kartet tegnet på {draw[1]:.2f} s etter at siden startet (hele navigasjonen {full[1]:.2f} s; første gang {full[0]:.2f} s)")
         assert draw[1] < 3.0, (draw, full)
     finally:
         proc.terminate()

@@ -119,8 +119,29 @@ def _archive_reasons(gone_geoms: np.ndarray, approved: gpd.GeoDataFrame) -> list
 
 def analyse_kommune(store: Store, kommunenummer: str, settings: DifferanseSettings) -> AnalysisResult:
     """Compute and store the lots of one kommune from its stored plan data (no network)."""
+    computed = compute_kommune(store, kommunenummer, settings)
+    with store.transaction():
+        return store_kommune(store, computed, settings)
+
+
+@dataclass
+class Computed:
+    """The lots of a kommune computed from one version of its plan data, not yet stored."""
+
+    kommunenummer: str
+    lots: gpd.GeoDataFrame
+    rp: gpd.GeoDataFrame
+    synthetic: int
+    version: int | None
+    result: AnalysisResult
+
+
+def compute_kommune(store: Store, kommunenummer: str, settings: DifferanseSettings) -> Computed:
+    """The differanse from the stored plan data: reads only, so it holds no write lock (a sync's
+    other workers keep writing meanwhile, issue 14)."""
     state_rows = store.rows("SELECT * FROM plan_data_state WHERE kommunenummer = ?", (kommunenummer,))
     state = state_rows[0] if state_rows else {}
+    version = plans.latest_version(store, kommunenummer)
     zones = plans.read_zones(store, kommunenummer)
     rp = plans.read_plans(store, kommunenummer)
     has_rp = bool(state.get("rp_source")) or len(rp) > 0
@@ -142,10 +163,20 @@ def analyse_kommune(store: Store, kommunenummer: str, settings: DifferanseSettin
         result.zones_considered, result.approved_plans = frame.zones_considered, frame.approved_plans
         for exp in lots["explanation"]:
             exp["data_age_days"] = age
+    return Computed(kommunenummer, lots, rp, synthetic, version["id"] if version else None, result)
 
-    with store.transaction():
-        _reconcile(store, kommunenummer, lots, rp, settings, synthetic, result)
-    return result
+
+def store_kommune(store: Store, computed: Computed, settings: DifferanseSettings) -> AnalysisResult:
+    """Write computed lots with their history; call inside a transaction.
+
+    When the plan data were replaced after :func:`compute_kommune` read them (an import in another
+    tab), the lots are computed again here, inside the transaction, so they always match the data.
+    """
+    version = plans.latest_version(store, computed.kommunenummer)
+    if (version["id"] if version else None) != computed.version:
+        computed = compute_kommune(store, computed.kommunenummer, settings)
+    _reconcile(store, computed.kommunenummer, computed.lots, computed.rp, settings, computed.synthetic, computed.result)
+    return computed.result
 
 
 def _reconcile(store: Store, kommunenummer: str, lots: gpd.GeoDataFrame, rp: gpd.GeoDataFrame,

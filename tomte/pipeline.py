@@ -14,7 +14,7 @@ from typing import Any
 import geopandas as gpd
 
 from tomte import kommuner
-from tomte.analysis import AnalysisResult, analyse_kommune
+from tomte.analysis import AnalysisResult, compute_kommune, store_kommune
 from tomte.config import Settings
 from tomte.enrich import lot_features, save_features
 from tomte.errors import BadResponse, InvalidData, TomteError
@@ -378,8 +378,9 @@ def analyse(store: Store, settings: Settings, kommune: str, progress: Progress |
     say = progress or _quiet
     k = resolve_kommune(store, kommune)
     say(f"Beregner differanse for {k.navn} ({k.kommunenummer}) …")
+    computed = compute_kommune(store, k.kommunenummer, settings.differanse)  # reads only: no write lock yet
     with store.transaction():  # lots, history moves, features and scores: all or nothing (issue 13)
-        result = analyse_kommune(store, k.kommunenummer, settings.differanse)
+        result = store_kommune(store, computed, settings.differanse)
         say(f"Beregner poeng for {result.lots} tomter …")
         score_kommune(store, k.kommunenummer, settings.scoring)
     return result

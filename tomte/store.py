@@ -372,8 +372,11 @@ def _split_sql(sql: str) -> list[str]:
     return statements
 
 
-def open_store(path: str | Path | None, create: bool = True) -> Store:
+def open_store(path: str | Path | None, create: bool = True, busy_timeout_s: float = 30.0) -> Store:
     """Open (and migrate) the store at ``path``; ``None`` opens an in-memory store.
+
+    ``busy_timeout_s`` is how long a write waits for another writer (the app, a sync worker)
+    before it fails with "database is locked".
 
     Raises
     ------
@@ -392,7 +395,7 @@ def open_store(path: str | Path | None, create: bool = True) -> Store:
             db = sqlite_utils.Database(memory=True)
         # Autocommit mode: we manage transactions explicitly with BEGIN IMMEDIATE.
         db.conn.isolation_level = None
-        db.conn.execute("PRAGMA busy_timeout = 30000")
+        db.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         if file is not None:
             db.conn.execute("PRAGMA journal_mode = WAL")
         db.conn.execute("PRAGMA foreign_keys = ON")

@@ -67,6 +67,10 @@ class KommuneChanges:
     stale: str | None = None
     lots: int = 0
     summary: str = ""
+    seconds: float = 0.0  # the kommune's fetch and analysis, in its worker
+
+
+WORKER_BUSY_S = 1800.0
 
 
 def _lot_info(store: Store, lot_ids: set[str]) -> dict[str, dict[str, Any]]:
@@ -128,7 +132,9 @@ def sync_kommune(db_path: str, settings: Settings, kommunenummer: str, sources_f
     A unit that failed keeps its previous data and makes the kommune fail in the report; what the
     other units brought is stored and analysed.
     """
-    store = open_store(db_path)
+    # A worker waits for the others' writes as long as it takes: a large kommune's analysis holds
+    # the write lock for tens of seconds, and a lock wait must not fail a nightly kommune (issue 14).
+    store = open_store(db_path, busy_timeout_s=WORKER_BUSY_S)
     try:
         try:
             fetched = pipeline.fetch_kommune(store, settings, kommunenummer, sources_file, refresh)
@@ -296,6 +302,7 @@ def send_outbox(store: Store, progress: Callable[[str], None], env: dict[str, st
 def run_sync(store: Store, settings: Settings, kommuner: list[str] | None, sources_file: str | None, refresh: bool,
              progress: Callable[[str], None], workers: int | None = None) -> SyncReport:
     """Sync the kommuner (default: every kommune with sources), resuming an interrupted run."""
+    store.execute(f"PRAGMA busy_timeout = {int(WORKER_BUSY_S * 1000)}")  # the parent records results while workers write
     wanted = [pipeline.resolve_kommune(store, k).kommunenummer for k in kommuner] if kommuner else _watched(store, settings, sources_file)
     run_id, changes_from = _run_ids(store, wanted, progress)
     report = SyncReport(run_id)
@@ -310,8 +317,9 @@ def run_sync(store: Store, settings: Settings, kommuner: list[str] | None, sourc
 
     def record(changes: KommuneChanges) -> None:
         outcome[changes.kommunenummer] = changes
-        store.execute("UPDATE sync_items SET status = ?, finished_at = ?, message = ? WHERE run_id = ? AND kommunenummer = ?",
-                      ("ok" if changes.ok else "feilet", now(), changes.error or changes.summary, run_id, changes.kommunenummer))
+        store.execute("UPDATE sync_items SET status = ?, finished_at = ?, message = ?, changes = ? WHERE run_id = ? AND kommunenummer = ?",
+                      ("ok" if changes.ok else "feilet", now(), changes.error or changes.summary,
+                       dumps({"seconds": round(changes.seconds, 2), "lots": changes.lots}), run_id, changes.kommunenummer))
         log.info("kommune=%s ok=%s lots=%d", changes.kommunenummer, changes.ok, changes.lots)
         progress(f"{changes.kommunenummer}: " + (changes.summary if changes.ok else f"FEILET: {changes.error}"))
 
@@ -343,7 +351,10 @@ def run_sync(store: Store, settings: Settings, kommuner: list[str] | None, sourc
 
 def _safe(db: str, settings: Settings, knr: str, sources_file: str | None, refresh: bool) -> KommuneChanges:
     """A worker's job; unexpected errors become a failed kommune, not a crashed sync."""
+    started = time.perf_counter()
     try:
-        return sync_kommune(db, settings, knr, sources_file, refresh)
+        changes = sync_kommune(db, settings, knr, sources_file, refresh)
     except Exception as exc:  # noqa: BLE001 - one kommune must not stop the others
-        return KommuneChanges(knr, ok=False, error=f"{type(exc).__name__}: {exc}")
+        changes = KommuneChanges(knr, ok=False, error=f"{type(exc).__name__}: {exc}")
+    changes.seconds = time.perf_counter() - started
+    return changes
