@@ -105,7 +105,7 @@ def replace_plan_data(
             source = "; ".join(x for x in (kp_source if kp is not None else None, rp_source if rp is not None else None) if x)
             conn.execute("INSERT INTO data_versions (kommunenummer, at, layers, source, counts) VALUES (?, ?, ?, ?, ?)",
                          (kommunenummer, now(), ",".join(replaced), source, dumps(counts)))
-        if rp is not None:
+        if rp is not None and prev.get("rp_count"):  # the first copy is the baseline, not news
             _log_new_plans_in_progress(store, kommunenummer, in_progress_before)
         kp_count = store.scalar("SELECT COUNT(*) FROM kp_zones WHERE kommunenummer = ?", (kommunenummer,))
         rp_count = store.scalar("SELECT COUNT(*) FROM rp_areas WHERE kommunenummer = ?", (kommunenummer,))

@@ -41,6 +41,7 @@ from typing import Any
 import requests
 
 from tomte import pipeline
+from tomte.codes import IN_PROGRESS_PLANSTATUS
 from tomte.config import Settings
 from tomte.errors import TomteError
 from tomte.plans import data_age_days
@@ -85,6 +86,32 @@ def _lot_info(store: Store, lot_ids: set[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _plans_touching_watched_lots(store: Store, kommunenummer: str, area_keys: set[str]) -> list[dict[str, Any]]:
+    """New plans in progress that overlap (> 1 m²) a shortlisted (A/B) or pipeline lot: one STRtree
+    pass in Python, linear in plans and lots (as SQL it was a spatial join per plan, issue 14)."""
+    import shapely
+
+    from tomte.differanse import intersecting_pairs
+
+    marks = ",".join(f"'{c}'" for c in sorted(IN_PROGRESS_PLANSTATUS))
+    plans = store.read_frame("SELECT area_key, planid, plannavn, planstatus, AsBinary(geom) AS geom FROM rp_areas "
+                             f"WHERE kommunenummer = ? AND planstatus IN ({marks})", (kommunenummer,))
+    plans = plans[plans["area_key"].isin(area_keys)]
+    lots = store.read_frame("SELECT lot_id, tier, status, AsBinary(geom) AS geom FROM lots WHERE kommunenummer = ? AND active = 1 "
+                            "AND (tier IN ('A', 'B') OR status != 'Ny')", (kommunenummer,))
+    if plans.empty or lots.empty:
+        return []
+    pg, lg = plans.geometry.to_numpy(), lots.geometry.to_numpy()
+    pi, li = intersecting_pairs(pg, lg)
+    big = shapely.area(shapely.intersection(pg[pi], lg[li])) > 1
+    seen: dict[tuple, dict[str, Any]] = {}
+    for p, lot in zip(pi[big], li[big], strict=True):
+        row = {"planid": plans["planid"].iloc[p], "plannavn": plans["plannavn"].iloc[p], "planstatus": plans["planstatus"].iloc[p],
+               "lot_id": lots["lot_id"].iloc[lot], "tier": lots["tier"].iloc[lot], "status": lots["status"].iloc[lot]}
+        seen.setdefault(tuple(row.values()), row)
+    return list(seen.values())
+
+
 def changes_between(store: Store, kommunenummer: str, after_id: int, upto_id: int) -> KommuneChanges:
     """What changed in a kommune according to the change log rows ``after_id < id <= upto_id``."""
     rows = store.rows("SELECT kind, lot_id, detail FROM changes WHERE kommunenummer = ? AND id > ? AND id <= ? ORDER BY id",
@@ -110,13 +137,7 @@ def changes_between(store: Store, kommunenummer: str, after_id: int, upto_id: in
     changes.new_lots = [n for n in changes.new_lots if n["lot_id"] not in gone_ids]  # came and went between reports
     new_plans = sorted(set(new_plans))  # a plan logged twice (two imports between reports) is asked for once
     if new_plans:
-        changes.new_plans_in_progress = store.rows(
-            "SELECT DISTINCT r.planid, r.plannavn, r.planstatus, l.lot_id, l.tier, l.status FROM rp_areas r "
-            "JOIN lots l ON l.ROWID IN (SELECT ROWID FROM SpatialIndex WHERE f_table_name = 'lots' AND search_frame = r.geom) "
-            "AND l.kommunenummer = r.kommunenummer AND l.active = 1 AND ST_Intersects(l.geom, r.geom) "
-            "AND ST_Area(ST_Intersection(l.geom, r.geom)) > 1 WHERE r.kommunenummer = ? AND r.area_key IN ("
-            + ",".join("?" for _ in new_plans) + ") AND (l.tier IN ('A', 'B') OR l.status != 'Ny')",
-            (kommunenummer, *new_plans))
+        changes.new_plans_in_progress = _plans_touching_watched_lots(store, kommunenummer, set(new_plans))
     state = store.rows("SELECT newest_data_date FROM plan_data_state WHERE kommunenummer = ?", (kommunenummer,))
     age = data_age_days(state[0]["newest_data_date"]) if state else None
     stale = [pipeline.describe_stale(u) for u in pipeline.stale_units(store, kommunenummer)]
@@ -355,6 +376,7 @@ def _safe(db: str, settings: Settings, knr: str, sources_file: str | None, refre
     try:
         changes = sync_kommune(db, settings, knr, sources_file, refresh)
     except Exception as exc:  # noqa: BLE001 - one kommune must not stop the others
+        log.error("kommune=%s uventet feil", knr, exc_info=True)  # the traceback for whoever reads the sync log
         changes = KommuneChanges(knr, ok=False, error=f"{type(exc).__name__}: {exc}")
     changes.seconds = time.perf_counter() - started
     return changes
