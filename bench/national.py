@@ -84,7 +84,8 @@ def bench_national(out: Path, workers: int | None = None) -> bool:
     empty.write_text("")
     n = workers or os.cpu_count() or 1
     seconds, rss, _ = timed(["--db", str(db), "sync", "--sources", str(sources), "--workers", str(n)],
-                            env={"TOMTE_SOURCES": str(empty), "TOMTE_CACHE_DIR": str(out / "cache")}, check=False)
+                            env={"TOMTE_SOURCES": str(empty), "TOMTE_CACHE_DIR": str(out / "cache")}, check=False,
+                            log=out / "national_sync.log")
     store = open_store(db)
     items = store.rows("SELECT kommunenummer, status, message, changes FROM sync_items WHERE run_id = (SELECT MAX(id) FROM sync_runs)")
     lots = int(store.scalar("SELECT COUNT(*) FROM lots WHERE active = 1") or 0)

@@ -147,8 +147,11 @@ def write_files(gen: Generated, folder: Path) -> tuple[Path, Path]:
     return kp_path, rp_path
 
 
-def timed(args: list[str], env: dict[str, str] | None = None, check: bool = True) -> tuple[float, float, str]:
-    """Run ``python -m tomte ARGS`` in a fresh process: (wall seconds, peak RSS in MB, last line of output)."""
+def timed(args: list[str], env: dict[str, str] | None = None, check: bool = True, log: Path | None = None) -> tuple[float, float, str]:
+    """Run ``python -m tomte ARGS`` in a fresh process: (wall seconds, peak RSS in MB, last line of output).
+
+    ``log`` keeps the whole output (the sync log) for a look afterwards.
+    """
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "tomte", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, **(env or {})}, text=True)
@@ -156,6 +159,8 @@ def timed(args: list[str], env: dict[str, str] | None = None, check: bool = True
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
+    if log is not None:
+        log.write_text(out)
     if check and proc.returncode != 0:
         raise RuntimeError(f"tomte {' '.join(args)} failed ({proc.returncode}): {out[-2000:]}")
     return seconds, usage.ru_maxrss / 1024, (out.strip().splitlines() or [""])[-1]

@@ -163,13 +163,19 @@ def test_page_cap_is_a_setting_with_a_message(world) -> None:
 
 # --- per-unit fetches -----------------------------------------------------------------------------
 
+def _plans_and_dead_teig(tmp: Path, url: str) -> Path:
+    """Sources: a kommuneplan file of 30 zones, and teig from a WFS at ``url`` that is down."""
+    zones(30).to_file(tmp / "kp.geojson")
+    src = tmp / "s.toml"
+    src.write_text(f'[[source]]\nkommune = "3207"\nrole = "kommuneplan"\nkind = "file"\npath = "{tmp / "kp.geojson"}"\n'
+                   f'[[source]]\nkommune = "3207"\nrole = "teig"\nkind = "wfs"\nurl = "{url}/teig"\ntypename = "app:Teig"\n')
+    return src
+
+
 def test_dead_teig_service_leaves_fresh_plans_stored_and_exits_1(world) -> None:
     store, settings, tmp = world
-    zones(30).to_file(tmp / "kp.geojson")
     with fake_server({"/teig": lambda h, q: (503, {}, b"down")}) as (url, _):
-        src = tmp / "s.toml"
-        src.write_text(f'[[source]]\nkommune = "3207"\nrole = "kommuneplan"\nkind = "file"\npath = "{tmp / "kp.geojson"}"\n'
-                       f'[[source]]\nkommune = "3207"\nrole = "teig"\nkind = "wfs"\nurl = "{url}/teig"\ntypename = "app:Teig"\n')
+        src = _plans_and_dead_teig(tmp, url)
         settings = settings.with_(http=replace(settings.http, retries=0))
         result = pipeline.fetch_kommune(store, settings, "3207", src)
         assert result.counts["kp"] == 30 and list(result.failed) == ["teig"]
@@ -439,16 +445,12 @@ class _Upload:
         return self._data
 
 
-@pytest.mark.skipif(not mapserv_available(), reason="mapserver-bin is not installed (make test installs it)")
 def test_app_shows_a_failed_unit_as_stale_with_its_age(world, monkeypatch) -> None:
     from tests.test_app import open_page
 
     store, settings, tmp = world
-    zones(30).to_file(tmp / "kp.geojson")
     with fake_server({"/teig": lambda h, q: (503, {}, b"down")}) as (url, _):
-        src = tmp / "s.toml"
-        src.write_text(f'[[source]]\nkommune = "3207"\nrole = "kommuneplan"\nkind = "file"\npath = "{tmp / "kp.geojson"}"\n'
-                       f'[[source]]\nkommune = "3207"\nrole = "teig"\nkind = "wfs"\nurl = "{url}/teig"\ntypename = "app:Teig"\n')
+        src = _plans_and_dead_teig(tmp, url)
         pipeline.fetch_kommune(store, settings.with_(http=replace(settings.http, retries=0)), "3207", src)
     store.execute("UPDATE source_state SET ok_at = '2026-01-02T03:04:05+00:00' WHERE unit = 'teig'")  # an older success
     monkeypatch.setenv("TOMTE_DB", str(store.path))
