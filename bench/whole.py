@@ -232,7 +232,7 @@ SELECT 'lots', count(*), sum(ST_Area(geom)) FROM lots;
 """
 
 
-def postgis_difference(workdir: Path, zones: gpd.GeoDataFrame, plans: gpd.GeoDataFrame) -> tuple[float, int, float] | None:
+def postgis_difference(zones: gpd.GeoDataFrame, plans: gpd.GeoDataFrame) -> tuple[float, int, float] | None:
     """What the seeds recommend for production: per zone, ``ST_Difference`` against the ``ST_Union`` of the
     GiST-indexed plans that intersect it, ``ST_Dump``, the 2,000 m² filter. (SQL seconds, lots, area);
     None when no PostGIS is installed.
@@ -247,7 +247,7 @@ def postgis_difference(workdir: Path, zones: gpd.GeoDataFrame, plans: gpd.GeoDat
         hexes = shapely.to_wkb(shapely.set_srid(frame.geometry.to_numpy(), 25833), hex=True, include_srid=True)
         return f"COPY {table} (id, geom) FROM STDIN;\n" + "".join(f"{i}\t{h}\n" for i, h in enumerate(hexes)) + "\\.\n"
 
-    with postgis_server(workdir) as psql:
+    with postgis_server() as psql:
         psql("CREATE TABLE zones (id int PRIMARY KEY, geom geometry(Polygon, 25833));\n"
              "CREATE TABLE plans (id int PRIMARY KEY, geom geometry(Polygon, 25833));\n"
              + copy("zones", zones) + copy("plans", plans) + "CREATE INDEX ON plans USING gist (geom); ANALYZE zones; ANALYZE plans;\n")
@@ -299,7 +299,7 @@ def bench_whole(out: Path, sizes: tuple[int, ...] = (2500, 10_000, 40_000), komm
               f"tomte analyse, hele prosessen: {analyse_s:.2f} s")
         print(f"Mål: tomte analyse ≥ 10× seed: {'ja' if seed_s / analyse_s >= 10 else 'NEI'} ({seed_s / analyse_s:.1f}×)")
         ok &= seed_s / analyse_s >= 10
-        pg = postgis_difference(out / "postgis", kp, rp)
+        pg = postgis_difference(kp, rp)
         if pg is None:
             print("PostGIS er ikke installert (postgresql-15-postgis-3); sammenligningen hoppes over.")
         else:

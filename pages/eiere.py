@@ -7,7 +7,7 @@ import streamlit as st
 from tomte import owners, pipeline
 from ui import nav, queries
 from ui.auth import require_login
-from ui.state import kommune_picker, run, run_with_upload, secrets_env, settings, store, synthetic_notice
+from ui.state import held_choice, kommune_picker, run, run_with_upload, secrets_env, settings, stop_without_lots, store, synthetic_notice
 
 st.title("Eiere")
 nav.sidebar()
@@ -17,13 +17,12 @@ k = kommune_picker()
 if k is None:
     st.stop()
 synthetic_notice(k.kommunenummer)
+stop_without_lots(s, k)
 lots = queries.lot_ids(s, k.kommunenummer)
 if not lots:
     st.info("Ingen tomter i kommunen ennå.")
     st.stop()
-wanted = st.query_params.get("lot")
-lot_id = st.selectbox("Tomt", lots, index=lots.index(wanted) if wanted in lots else 0)
-st.query_params["lot"] = lot_id
+lot_id = held_choice("Tomt", lots, "eiere_lot", param="lot")
 
 rows = owners.lot_parcels_and_owners(s, lot_id)
 table = pd.DataFrame(rows)
@@ -52,7 +51,8 @@ if c2.button(f"Slå opp for kortlisten ({len(shortlist)} A-tomter)", disabled=no
 st.subheader("Legg inn eier manuelt")
 parcels = sorted({(r["kommunenummer"], r["gnr"], r["bnr"], r["fnr"], r["snr"]) for r in rows})
 with st.form("manual_owner"):
-    parcel = st.selectbox("Teig", parcels, format_func=lambda p: f"{p[0]}-{p[1]}/{p[2]}" + (f"/{p[3]}/{p[4]}" if p[3] or p[4] else ""))
+    parcel = held_choice("Teig", parcels, f"eiere_teig_{lot_id}",
+                         format_func=lambda p: f"{p[0]}-{p[1]}/{p[2]}" + (f"/{p[3]}/{p[4]}" if p[3] or p[4] else ""))
     name = st.text_input("Navn")
     kind = st.radio("Type", owners.KINDS, horizontal=True)
     address = st.text_input("Postadresse")

@@ -9,11 +9,12 @@ from tomte import airtable
 from tomte.errors import TomteError
 from tomte.export import export_lots
 from ui.auth import require_login
-from ui.state import page, run, secrets_env
+from ui.state import page, run, secrets_env, stop_without_lots
 
 MIME = {"csv": "text/csv", "gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json"}
 
 s, k = page("Eksport")
+stop_without_lots(s, k)
 with_owners = st.checkbox("Ta med eiernavn (personopplysninger – krever innlogging)")
 if with_owners:
     require_login()

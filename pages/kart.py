@@ -6,9 +6,10 @@ from streamlit_folium import st_folium
 from tomte import mapdata
 from ui import cached, queries
 from ui.kart import BACKGROUNDS, bounds_of, build_map
-from ui.state import crm_form, page, safe_md, settings
+from ui.state import crm_form, page, safe_md, settings, stop_without_lots
 
 s, k = page("Kart")
+stop_without_lots(s, k)
 db = str(settings().db_path)
 version = cached.data_version(k.kommunenummer)
 

@@ -57,7 +57,10 @@ with st.expander("Politisk vilje"):
 
 st.subheader("Kilder")
 src = queries.sources_table(s, settings().sources_file, k.kommunenummer)
-st.dataframe(src, hide_index=True, width="stretch") if not src.empty else st.caption("Ingen kilder satt opp.")
+if src.empty:
+    st.caption("Ingen kilder satt opp.")
+else:
+    st.dataframe(src, hide_index=True, width="stretch")
 
 differanse_form()
 force = st.checkbox("Bekreft utskifting selv om den nye kopien har under halvparten så mange objekter som den lagrede",

@@ -8,9 +8,10 @@ import streamlit as st
 from tomte import crm, letters, owners
 from ui import queries
 from ui.auth import require_login
-from ui.state import page, run
+from ui.state import page, run, stop_without_lots
 
 s, k = page("Pipeline")
+stop_without_lots(s, k)
 lots = queries.pipeline_board(s, k.kommunenummer)
 if lots.empty:
     st.info("Ingen tomter ennå.")

@@ -3,9 +3,10 @@
 import streamlit as st
 
 from ui import queries
-from ui.state import crm_form, page, safe_md
+from ui.state import crm_form, held_choice, page, safe_md, stop_without_lots
 
 s, k = page("Tomter")
+stop_without_lots(s, k)
 lots = queries.lots(s, k.kommunenummer)
 if lots.empty:
     st.info("Ingen tomter. Importer eller hent plandata og kjør analysen under «Kommuner».")
@@ -15,9 +16,7 @@ shown = lots[["lot_id", "arealformal", "arealbruksstatus", "area_m2", "status", 
 st.dataframe(queries.labelled(shown), hide_index=True, width="stretch")
 
 ids = list(lots["lot_id"])
-wanted = st.query_params.get("lot")
-lot_id = st.selectbox("Velg tomt", ids, index=ids.index(wanted) if wanted in ids else 0)
-st.query_params["lot"] = lot_id
+lot_id = held_choice("Velg tomt", ids, "tomter_lot", param="lot")
 row = lots[lots["lot_id"] == lot_id].iloc[0]
 st.markdown(f"**Hvorfor denne tomten?** {safe_md(row['explanation'])}")
 crm_form(s, lot_id, row["status"], "crm")

@@ -7,14 +7,13 @@ import streamlit as st
 from tomte import pipeline, profiles
 from tomte.scoring import AREA_PER_DWELLING_PRESETS, FACTOR_NAMES, FACTORS, score
 from ui import cached
-from ui.state import page, run, settings
+from ui.state import held_choice, page, run, settings
 
 s, k = page("Vekter")
 
 names = profiles.names(s)
 c1, c2 = st.columns(2)
-profile = c1.selectbox("Profil", names, index=names.index(st.query_params.get("profil", names[0])) if st.query_params.get("profil") in names else 0)
-st.query_params["profil"] = profile
+profile = held_choice("Profil", names, "vekter_profil", param="profil", where=c1)
 area_label = c2.radio("Tomteareal per bolig", [f"{v:.0f} m² ({n})" for n, v in AREA_PER_DWELLING_PRESETS.items()], horizontal=True)
 m2 = float(area_label.split()[0])
 base = profiles.load(s, profile)

@@ -182,18 +182,22 @@ def postgis_available() -> bool:
 
 
 @contextmanager
-def postgis_server(workdir: Path) -> Iterator[Callable[[str], str]]:
+def postgis_server() -> Iterator[Callable[[str], str]]:
     """A throwaway PostgreSQL + PostGIS on 127.0.0.1 (free port); yields ``psql(sql) -> output``.
 
-    The cluster lives in ``workdir`` and is stopped and removed afterwards. PostgreSQL refuses
-    to run as root, so as root the server runs as the ``postgres`` system user.
+    The cluster lives in its own directory under the system temp directory and is stopped and
+    removed afterwards. PostgreSQL refuses to run as root, so as root the server runs as the
+    ``postgres`` system user, which cannot enter root's private directories (pytest's
+    ``tmp_path`` is one, a relative path another); hence the directory is not the caller's.
     """
     import pwd
     import socket
+    import tempfile
 
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    workdir = Path(tempfile.mkdtemp(prefix="tomte-pg-")).resolve()
     data = workdir / "pgdata"
-    data.mkdir(parents=True)
+    data.mkdir()
     if as_user:
         pw = pwd.getpwnam("postgres")
         os.chown(workdir, pw.pw_uid, pw.pw_gid)
@@ -219,4 +223,4 @@ def postgis_server(workdir: Path) -> Iterator[Callable[[str], str]]:
         yield psql
     finally:
         subprocess.run([*ctl, "-m", "fast", "stop"], capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -160,3 +160,29 @@ def test_5000_lots_draw_in_under_3_seconds(tmp_path: Path, page) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_three_lots_picked_in_a_row_each_note_lands_on_the_lot_shown(app: str, page, demo_copy: Path) -> None:
+    """Issue 15: the picker snapped back on every second choice, so a note could land on the wrong lot."""
+    from tomte.store import open_store
+
+    ids = [r["lot_id"] for r in open_store(demo_copy).rows(
+        "SELECT lot_id FROM lots WHERE kommunenummer = '3207' AND active = 1 ORDER BY score DESC NULLS LAST, area_m2 DESC LIMIT 6")]
+    page.goto(app + "/tomter?kommune=3207")
+    picker = page.get_by_label("Velg tomt")
+    picker.wait_for(timeout=60_000)
+    for n, target in enumerate([ids[4], ids[1], ids[5]]):
+        picker.click()
+        page.keyboard.type(target)
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"**lot={target}**", timeout=30_000)
+        page.wait_for_timeout(500)  # a snap-back would come with the next rerun
+        assert f"lot={target}" in page.url
+        page.get_by_label("Notat").fill(f"Nettlesernotat {n}")
+        page.get_by_role("button", name="Lagre").click()
+        page.get_by_text(f"Lagret på tomt {target}").wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        assert f"lot={target}" in page.url, "the lot shown stays after saving"
+    landed = {r["note"]: r["lot_id"] for r in open_store(demo_copy).rows(
+        "SELECT note, lot_id FROM crm_events WHERE note LIKE 'Nettlesernotat %'")}
+    assert landed == {"Nettlesernotat 0": ids[4], "Nettlesernotat 1": ids[1], "Nettlesernotat 2": ids[5]}

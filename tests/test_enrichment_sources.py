@@ -6,15 +6,16 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
-from shapely.geometry import LineString, Point, box
+from shapely.geometry import LineString, MultiLineString, Point, Polygon, box
 
 from tests.conftest import shared
 from tests.servers import fake_server, sequence
 from tests.test_fetch import X0, Y0, Sleeps, world  # noqa: F401  (fixture)
 from tomte import pipeline
-from tomte.enrich import lot_features
+from tomte.enrich import _nearest, lot_features
 from tomte.errors import BadResponse
 from tomte.scoring import ScoringSettings
 from tomte.sources import adresse
@@ -188,3 +189,21 @@ def test_unknown_constraint_data_is_not_scored_as_free(world) -> None:  # noqa: 
     feats = lot_features(store, "3207", ScoringSettings())
     assert feats["free_share"].isna().all()
     assert shapely is not None
+
+
+def test_nearest_by_segments_gives_the_distances_and_names_of_whole_features() -> None:
+    """Roads are searched by their segments (issue 14); distances and names must equal a plain search."""
+    rng = np.random.default_rng(7)
+    lots = np.array([box(x, y, x + 60, y + 40) for x, y in rng.uniform(0, 5000, (300, 2))], dtype=object)
+    roads = [LineString(rng.uniform(0, 5000, (6, 2))) for _ in range(25)]
+    roads.append(MultiLineString([[(0, 0), (100, 4000)], [(4000, 100), (4900, 4900)]]))
+    roads.append(Point(2500, 2500))
+    roads.append(Polygon([(1000, 1000), (3000, 1000), (3000, 3000), (1000, 3000)]))  # lots inside are at 0, not at its rim
+    layer = gpd.GeoDataFrame({"name": [f"veg {i}" for i in range(len(roads))]}, geometry=roads, crs=25833)
+    dist, names = _nearest(lots, layer)
+    (li, fi), plain = shapely.STRtree(np.array(roads, dtype=object)).query_nearest(lots, return_distance=True, all_matches=False)
+    assert np.allclose(dist[li], plain)
+    assert (dist == 0).sum() > 10  # some lots lie in the polygon
+    # The name is that of a feature at the nearest distance (ties may name another, equally near one).
+    named = layer.set_index("name").geometry
+    assert all(abs(shapely.distance(lots[i], named[names[i]]) - dist[i]) < 1e-6 for i in range(len(lots)))

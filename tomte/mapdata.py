@@ -58,8 +58,11 @@ def lots_geojson(store: Store, kommunenummer: str, tiers: list[str] | None = Non
         params += list(bbox)
     frame = store.read_frame(sql, params)
     if tiers is not None:
-        wanted = set(tiers)
-        frame = frame[frame["tier"].map(lambda t: (t or "–") in wanted)]
+        # A boolean mask, never a mapped object Series: on a kommune without lots that is an empty
+        # list of labels and selected no columns at all (issue 15: KeyError 'tier' on Kart).
+        frame = frame[frame["tier"].fillna("–").isin(set(tiers)).to_numpy(bool)]
+    if frame.empty:
+        return {"type": "FeatureCollection", "features": []}
     frame["colour"] = frame["tier"].map(lambda t: TIER_COLOURS.get(t, TIER_COLOURS[None]))
     if len(frame) > points_above:
         frame["geometry"] = frame.geometry.representative_point()

@@ -62,11 +62,23 @@ def kommune_picker(key: str = "kommune") -> kommuner.Kommune | None:
     query = st.sidebar.text_input("Søk kommune (navn eller nummer)", value="", key=f"{key}_q")
     with_data = [r["kommunenummer"] for r in s.rows("SELECT kommunenummer FROM plan_data_state ORDER BY kommunenummer")]
     options = kommuner.search(s, query, limit=400) if query else [kommuner.resolve(s, k) for k in with_data]
+    # A link names the kommune it opens (issue 15): any of the 357, with data or not, or a
+    # former number; a number that is no kommune is said, not swapped for another one.
+    linked = None
+    if wanted and not query:
+        try:
+            linked = kommuner.resolve(s, wanted)
+        except TomteError:
+            st.error(f"Kommunenummer «{wanted}» finnes ikke (2024-inndelingen); velg en kommune i sidefeltet.")
+            st.stop()
+        if linked.kommunenummer not in {k.kommunenummer for k in options}:
+            options = [linked, *options]
     if not options:
-        st.sidebar.info("Ingen treff.")
+        st.sidebar.info("Ingen treff." if query else "Ingen kommuner har data ennå; søk etter en kommune for å komme i gang.")
         return None
     labels = [f"{k.navn} ({k.kommunenummer})" for k in options]
-    index = next((i for i, k in enumerate(options) if k.kommunenummer == wanted), 0)
+    target = linked.kommunenummer if linked else wanted
+    index = next((i for i, k in enumerate(options) if k.kommunenummer == target), 0)
     choice = st.sidebar.selectbox("Kommune", labels, index=index, key=f"{key}_sel")
     picked = options[labels.index(choice)]
     st.query_params["kommune"] = picked.kommunenummer
@@ -151,6 +163,7 @@ def page(title: str) -> tuple[Store, kommuner.Kommune]:
     """The common start of a kommune page: title, navigation, store, kommune picker, synthetic notice."""
     from ui import nav
 
+    st.set_page_config(page_title=f"{title} – tomte", layout="wide")
     st.title(title)
     nav.sidebar()
     s = store()
@@ -158,20 +171,70 @@ def page(title: str) -> tuple[Store, kommuner.Kommune]:
     if k is None:
         st.stop()
         raise SystemExit  # unreachable
+    st.set_page_config(page_title=f"{title} · {k.navn} – tomte")  # the browser tab names page and kommune (issue 15)
     synthetic_notice(k.kommunenummer)
     return s, k
+
+
+def held_choice(label: str, options: list[Any], key: str, param: str | None = None, where: Any = None,
+                format_func: Callable[[Any], str] = str) -> Any:
+    """A selectbox that keeps what the analyst chose across reruns, its value and ``?param=`` agreeing.
+
+    The choice lives in ``st.session_state[key]`` and the widget gets no ``index``: an index
+    computed from the query parameter on every run gave the widget a new identity each time
+    the choice changed, and every second choice snapped back (issue 15). A link that changes
+    ``?param=`` (from the map, or typed) still wins: it is compared with the value last written.
+    """
+    where = where or st
+    if not options:
+        return None
+    synced = f"{key}__synced"
+    wanted = st.query_params.get(param) if param else None
+    current = st.session_state.get(key)
+    if param and wanted is not None and wanted != st.session_state.get(synced) and wanted in options:
+        current = wanted  # the link changed since this page last wrote it
+    if current not in options:
+        current = wanted if wanted in options else options[0]
+    st.session_state[key] = current
+    choice = where.selectbox(label, options, key=key, format_func=format_func)
+    if param:
+        st.query_params[param] = str(choice)
+        st.session_state[synced] = str(choice)
+    return choice
+
+
+def stop_without_lots(s: Store, k: kommuner.Kommune) -> None:
+    """End the page with what to do next when the kommune has no active lots yet (issue 15)."""
+    if s.scalar("SELECT COUNT(*) FROM lots WHERE kommunenummer = ? AND active = 1", (k.kommunenummer,)):
+        return
+    has_data = s.scalar("SELECT COUNT(*) FROM plan_data_state WHERE kommunenummer = ?", (k.kommunenummer,))
+    st.info(f"Ingen tomter i {k.navn} ennå — kjør analysen under «Kommuner»." if has_data else
+            f"Ingen plandata for {k.navn} ennå — hent eller importer plandata under «Kommuner», og kjør analysen der.")
+    st.stop()
 
 
 def crm_form(s: Store, lot_id: str, current: str, key: str) -> None:
     """Change a lot's status and/or add a note (logged in the CRM)."""
     from tomte import crm
 
-    with st.form(key):
+    flash = st.session_state.pop(f"{key}_saved", None)
+    if flash:
+        st.success(flash)
+    with st.form(f"{key}_{lot_id}", clear_on_submit=True):  # one form per lot: nothing typed for one lot is saved on another
         status = st.selectbox("Status", crm.STATUSES, index=crm.STATUSES.index(current))
         note = st.text_area("Notat")
-        if st.form_submit_button("Lagre") and run(lambda: crm.set_status(s, lot_id, status, note, settings().user), "Lagring"):
-            st.success("Lagret.")
-            st.rerun()
+        if not st.form_submit_button("Lagre"):
+            return
+    change = (lot_id, status, note.strip())
+    if status == current and not change[2]:
+        st.info("Ingenting å lagre: velg en ny status eller skriv et notat.")
+    elif change == st.session_state.get(f"{key}_last"):
+        st.info("Allerede lagret.")  # a double click logs once (issue 15)
+    elif run(lambda: crm.set_status(s, lot_id, status, note, settings().user), "Lagring"):
+        st.session_state[f"{key}_last"] = change
+        st.session_state[f"{key}_saved"] = f"Lagret på tomt {lot_id}" + (f": status {status}" if status != current else "") + (
+            " og notat." if change[2] and status != current else ": notat." if change[2] else ".")
+        st.rerun()
 
 
 def run_with_upload(upload: Any, action: Callable[[Path], Any], what: str) -> Any:
