@@ -6,24 +6,36 @@ from pathlib import Path
 import streamlit as st
 
 from tomte import airtable
+from tomte.crm import STATUSES
 from tomte.errors import TomteError
-from tomte.export import export_lots
+from tomte.export import Selection, export_lots
 from ui.auth import require_login
 from ui.state import page, run, secrets_env, stop_without_lots
 
-MIME = {"csv": "text/csv", "gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json"}
+MIME = {"csv": "text/csv", "csv-rfc4180": "text/csv", "gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json"}
+TIERS = ["A", "B", "C", "D", "–"]
 
 s, k = page("Eksport")
 stop_without_lots(s, k)
+c1, c2 = st.columns(2)
+# The shortlist filtered on Tomter arrives in the URL (?klasse=A,B&status=Ny).
+tiers = c1.multiselect("Klasse", TIERS, [t for t in (st.query_params.get("klasse") or "").split(",") if t in TIERS],
+                       placeholder="Alle klasser")
+statuses = c2.multiselect("CRM-status", STATUSES, [x for x in (st.query_params.get("status") or "").split(",") if x in STATUSES],
+                          placeholder="Alle statuser")
+selection = Selection(tuple(tiers), tuple(statuses))
 with_owners = st.checkbox("Ta med eiernavn (personopplysninger – krever innlogging)")
 if with_owners:
     require_login()
-st.caption("Eiernavn tas bare med når du krysser av for det.")
-for fmt, label in (("csv", "CSV (Excel)"), ("gpkg", "GeoPackage (QGIS, EPSG:25833)"), ("geojson", "GeoJSON (EPSG:4326)")):
+st.caption("Eiernavn tas bare med når du krysser av for det. «CSV for Excel» åpnes rett i norsk Excel (semikolon og "
+           "desimalkomma); «CSV for skript» er RFC 4180 med komma og desimalpunktum.")
+for fmt, label in (("csv", "CSV for Excel"), ("gpkg", "GeoPackage (QGIS, EPSG:25833)"), ("geojson", "GeoJSON (EPSG:4326)"),
+                   ("csv-rfc4180", "CSV for skript (RFC 4180)")):
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / f"tomte_{k.kommunenummer}.{fmt}"
-        if run(lambda out=out, fmt=fmt: export_lots(s, k.kommunenummer, fmt, out, with_owners), "Eksporten") is not None:
-            st.download_button(f"Last ned {label}", out.read_bytes(), file_name=out.name, mime=MIME[fmt], key=f"dl_{fmt}")
+        out = Path(tmp) / f"tomte_{k.kommunenummer}{'_skript' if fmt == 'csv-rfc4180' else ''}.{fmt.split('-')[0]}"
+        n = run(lambda out=out, fmt=fmt: export_lots(s, k.kommunenummer, fmt, out, with_owners, selection=selection), "Eksporten")
+        if n is not None:
+            st.download_button(f"Last ned {label} ({n} tomter)", out.read_bytes(), file_name=out.name, mime=MIME[fmt], key=f"dl_{fmt}")
 
 st.subheader("Airtable")
 try:

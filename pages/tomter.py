@@ -1,23 +1,51 @@
-"""Tomter: the lots of a kommune with their explanation; change status or add a note."""
+"""Tomter: the shortlist. Filter by tier and CRM status, click a row to open the lot, export the selection."""
 
 import streamlit as st
 
+from tomte.crm import STATUSES
+from tomte.export import Selection
 from ui import queries
 from ui.state import crm_form, held_choice, page, safe_md, stop_without_lots
+
+TIERS = ["A", "B", "C", "D", "–"]
 
 s, k = page("Tomter")
 stop_without_lots(s, k)
 lots = queries.lots(s, k.kommunenummer)
-if lots.empty:
-    st.info("Ingen tomter. Importer eller hent plandata og kjør analysen under «Kommuner».")
+c1, c2 = st.columns(2)
+# The filters live in the URL (?klasse=A,B&status=Ny), so Eksport and a shared link get the same shortlist.
+wanted_tiers = [t for t in (st.query_params.get("klasse") or "").split(",") if t in TIERS]
+wanted_status = [x for x in (st.query_params.get("status") or "").split(",") if x in STATUSES]
+tiers = c1.multiselect("Klasse", TIERS, wanted_tiers, placeholder="Alle klasser")
+statuses = c2.multiselect("CRM-status", STATUSES, wanted_status, placeholder="Alle statuser")
+for name, values in (("klasse", tiers), ("status", statuses)):
+    if values:
+        st.query_params[name] = ",".join(values)
+    elif name in st.query_params:
+        del st.query_params[name]
+chosen = queries.selected(lots, Selection(tuple(tiers), tuple(statuses)))
+st.caption(f"{len(chosen)} av {len(lots)} tomter, {chosen['area_m2'].sum() / 1000:,.0f} daa".replace(",", " ")
+           + " — klikk en rad for å åpne tomten; sorter ved å klikke på en kolonne.")
+if chosen.empty:
+    st.info("Ingen tomter med dette utvalget.")
     st.stop()
-st.caption(f"{len(lots)} tomter, {lots['area_m2'].sum() / 1000:,.0f} daa".replace(",", " "))
-shown = lots[["lot_id", "arealformal", "arealbruksstatus", "area_m2", "status", "flags", "latest_note"]]
-st.dataframe(queries.labelled(shown), hide_index=True, width="stretch")
+table = queries.shortlist(chosen)
+event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key="tomter_table",
+                     column_config={"Poeng": st.column_config.NumberColumn(format="%d"),
+                                    "Daa": st.column_config.NumberColumn(format="%.1f")})
+rows = event.selection.rows if event is not None else []
+if rows:
+    clicked = table.iloc[rows[0]]["Tomt"]
+    if clicked != st.session_state.get("tomter_clicked"):
+        st.session_state["tomter_clicked"] = clicked
+        st.query_params["lot"] = clicked  # held_choice follows a changed link
+st.page_link("pages/eksport.py", label=f"Eksporter dette utvalget ({len(chosen)} tomter)", icon="⬇️",
+             query_params={"kommune": k.kommunenummer, **({"klasse": ",".join(tiers)} if tiers else {}),
+                           **({"status": ",".join(statuses)} if statuses else {})})
 
-ids = list(lots["lot_id"])
+ids = list(chosen["lot_id"])
 lot_id = held_choice("Velg tomt", ids, "tomter_lot", param="lot")
-row = lots[lots["lot_id"] == lot_id].iloc[0]
+row = chosen[chosen["lot_id"] == lot_id].iloc[0]
 st.markdown(f"**Hvorfor denne tomten?** {safe_md(row['explanation'])}")
 crm_form(s, lot_id, row["status"], "crm")
 events = queries.lot_events(s, lot_id)

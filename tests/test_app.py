@@ -27,12 +27,18 @@ def open_page(page: str, **params: str) -> AppTest:
     return at.run()
 
 
+def open_without_login(page: str, db: Path, monkeypatch, kommune: str) -> AppTest:
+    """The page on ``db`` with no login configured; it must not raise."""
+    monkeypatch.setenv("TOMTE_DB", str(db))
+    monkeypatch.delenv("TOMTE_APP_PASSWORD", raising=False)
+    at = open_page(page, kommune=kommune)
+    assert not at.exception, at.exception
+    return at
+
+
 @pytest.mark.parametrize("page", [p.name for p in PAGES])
 def test_page_renders_without_exception(page: str, demo_copy: Path, monkeypatch) -> None:
-    monkeypatch.setenv("TOMTE_DB", str(demo_copy))
-    monkeypatch.delenv("TOMTE_APP_PASSWORD", raising=False)
-    at = open_page(page, kommune="3207")
-    assert not at.exception, at.exception
+    at = open_without_login(page, demo_copy, monkeypatch, "3207")
     assert at.title, "every page has a title"
     if page not in ("oversikt.py", "endringer.py", "eiere.py"):
         assert any("SYNTETISKE" in w.value for w in at.warning), "synthetic data is labelled"
@@ -41,10 +47,7 @@ def test_page_renders_without_exception(page: str, demo_copy: Path, monkeypatch)
 @pytest.mark.parametrize("page", [p.name for p in PAGES])
 def test_a_link_to_a_kommune_without_data_opens_that_kommune(page: str, demo_copy: Path, monkeypatch) -> None:
     """Issue 15: ``?kommune=3203`` (Asker, never analysed) opened Nordre Follo, and Kart crashed on it."""
-    monkeypatch.setenv("TOMTE_DB", str(demo_copy))
-    monkeypatch.delenv("TOMTE_APP_PASSWORD", raising=False)
-    at = open_page(page, kommune="3203")
-    assert not at.exception, at.exception
+    at = open_without_login(page, demo_copy, monkeypatch, "3203")
     if page not in NATIONAL_PAGES and page != "eiere.py":  # Eiere shows nothing before login (tested below)
         picker = next(s for s in at.sidebar.selectbox if s.label == "Kommune")
         assert picker.value == "Asker (3203)"
@@ -193,3 +196,25 @@ def test_add_a_source_in_the_app(demo_copy: Path, monkeypatch) -> None:
     rows = open_store(demo_copy).rows("SELECT kommunenummer, role, kind, url, typename FROM sources")
     assert rows == [{"kommunenummer": "3212", "role": "kommuneplan", "kind": "wfs", "url": "https://kart.nesodden.kommune.no/wfs",
                      "typename": "app:KpArealformalOmrade"}]
+
+
+def test_shortlist_filters_carry_into_the_export(demo_copy: Path, monkeypatch) -> None:
+    """Issue 15: Tomter as a filterable shortlist in words; Eksport exports just that shortlist."""
+    from tomte.store import open_store
+
+    monkeypatch.setenv("TOMTE_DB", str(demo_copy))
+    monkeypatch.delenv("TOMTE_APP_PASSWORD", raising=False)
+    n_a = open_store(demo_copy).scalar("SELECT COUNT(*) FROM lots WHERE kommunenummer = '3207' AND active = 1 AND tier = 'A'")
+    at = open_page("tomter.py", kommune="3207", klasse="A")
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table.columns[:4]) == ["Klasse", "Poeng", "Daa", "Adresse"]
+    assert len(table) == n_a and set(table["Klasse"]) == {"A"}
+    assert not table["Flagg"].str.contains("_").any() and not table["Formål"].str.fullmatch(r"\d+").any()
+    next(m for m in at.multiselect if m.label == "Klasse").set_value(["A", "B"]).run()
+    assert at.query_params["klasse"] in ("A,B", ["A,B"])
+    at = open_page("eksport.py", kommune="3207", klasse="A")
+    assert not at.exception
+    assert next(m for m in at.multiselect if m.label == "Klasse").value == ["A"]
+    labels = [b.label for b in at.get("download_button")]
+    assert any(label.startswith("Last ned CSV for Excel") and f"({n_a} tomter)" in label for label in labels), labels

@@ -116,14 +116,14 @@ def test_pick_kommune_see_lots_move_weight_download_csv(app: str, page, tmp_path
     assert table.locator("tbody tr th").first.inner_text() != top_before
 
     page.goto(app + "/eksport?kommune=3218")
-    button = page.get_by_role("button", name="Last ned CSV (Excel)")
+    button = page.get_by_role("button", name="Last ned CSV for Excel")
     button.wait_for(timeout=60_000)
     with page.expect_download() as info:
         button.click()
     path = tmp_path / "lots.csv"
     info.value.save_as(path)
     raw = path.read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf") and b"lot_id" in raw.splitlines()[0]
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.splitlines()[0].startswith("\ufeffTomt;".encode())
     assert raw.count(b"\n3218-") > 50
 
 

@@ -128,8 +128,8 @@ def test_names_with_commas_and_formulas_are_rows_and_guarded(demo_copy: Path, tm
 
     assert stored_features(s, "3207").loc[lot, "n_owners"] == 3  # three owners, not five pieces
     out = tmp_path / "eiere.csv"
-    assert cli(demo_copy, "export", "--kommune", "3207", "--format", "csv", "--out", str(out), "--with-owners").returncode == 0
-    with open(out, encoding="utf-8-sig", newline="") as fh:
+    assert cli(demo_copy, "export", "--kommune", "3207", "--format", "csv-rfc4180", "--out", str(out), "--with-owners").returncode == 0
+    with open(out, encoding="utf-8", newline="") as fh:
         row = next(r for r in csv.DictReader(fh) if r["lot_id"] == lot)
     assert row["eiere"].split("\n") == ["'=HYPERLINK(\"http://x\")", "Hansen Eiendom AS, avd. Ski", "Nordmann, Kari"]
     assert any("eksport med eiernavn" in r["outcome"] for r in owners.lookup_log(s))  # the CLI read is logged

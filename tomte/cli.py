@@ -18,8 +18,8 @@ from typing import Any
 from tomte import __version__, crm, pipeline
 from tomte.analysis import lot_rows
 from tomte.config import DifferanseSettings, Settings
-from tomte.errors import TomteError
-from tomte.export import FORMATS, export_lots
+from tomte.errors import InvalidData, TomteError
+from tomte.export import FORMATS, Selection, export_lots
 from tomte.store import open_store
 
 CLI_BASIS = "oppslag i CLI av behandlingsansvarliges egne ansatte"
@@ -99,10 +99,23 @@ def cmd_lots(args, settings, say) -> int:
     return 0
 
 
+def export_selection(args) -> Selection:
+    """``--tier A,B``, ``--status "I dialog"`` (repeatable or comma-separated) and ``--lot ID`` (repeatable)."""
+    def listed(values: list[str] | None) -> list[str]:
+        return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+    tiers = [t.upper() if t != "-" else "–" for t in listed(args.tier)]
+    bad = [t for t in tiers if t not in ("A", "B", "C", "D", "–")]
+    if bad:
+        raise InvalidData(f"Ukjent klasse «{bad[0]}»; bruk A, B, C, D eller – (uten poeng).")
+    return Selection(tuple(tiers), tuple(crm.normalise_status(s) for s in listed(args.status)), tuple(listed(args.lot)))
+
+
 def cmd_export(args, settings, say) -> int:
     store = open_store(settings.db_path, create=False)
     k = pipeline.resolve_kommune(store, args.kommune)
-    n = export_lots(store, k.kommunenummer, args.format, args.out, with_owners=args.with_owners, overwrite=args.overwrite)
+    n = export_lots(store, k.kommunenummer, args.format, args.out, with_owners=args.with_owners, overwrite=args.overwrite,
+                    selection=export_selection(args))
     if args.with_owners:
         from tomte import owners
 
@@ -243,11 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("export", help="eksporter tomtene (GeoPackage/GeoJSON for QGIS, CSV for Excel)")
     s.add_argument("--kommune", required=True)
-    s.add_argument("--format", choices=FORMATS, required=True)
+    s.add_argument("--format", choices=FORMATS, required=True,
+                   help="gpkg og geojson for QGIS; csv for Excel på norsk (; og desimalkomma); csv-rfc4180 for skript (, og desimalpunktum)")
     s.add_argument("--out", required=True)
     s.add_argument("--with-owners", action="store_true", help="ta med eiernavn (personopplysninger; bare når det trengs; logges)")
     s.add_argument("--basis", help="med --with-owners: formålet/rettslig grunnlag som logges")
     s.add_argument("--overwrite", action="store_true", help="skriv over en fil som finnes fra før")
+    s.add_argument("--tier", action="append", help="bare disse klassene (A,B,C,D; – for uten poeng); kan gjentas")
+    s.add_argument("--status", action="append", help="bare tomter med denne CRM-statusen; kan gjentas")
+    s.add_argument("--lot", action="append", help="bare denne tomten (lot_id); kan gjentas")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("crm", help="CRM: status og notater for tomter")

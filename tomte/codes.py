@@ -165,6 +165,19 @@ def code_series(values: Any) -> Any:
     return as_str.astype(object).where(as_str.notna() & series.notna(), None)
 
 
+FLAG_NAMES: dict[str, str] = {
+    "mulig_bolig": "mulig bolig (sjekk bestemmelsene)", "geometri_reparert": "geometri reparert",
+    "mangler_reguleringsplaner": "mangler reguleringsplandata", "plan_under_arbeid": "plan under arbeid",
+    "mangler_kommuneplan": "mangler kommuneplandata",
+}
+
+
+def flag_words(flags: str | list[str] | None) -> str:
+    """The flags of a lot in words, for people ("plan under arbeid, mulig bolig (sjekk bestemmelsene)")."""
+    items = [f for f in (flags.split(",") if isinstance(flags, str) else flags or []) if f]
+    return ", ".join(FLAG_NAMES.get(f, f.replace("_", " ")) for f in items)
+
+
 def arealformal_name(value: str | None, regime: str = "2008") -> str:
     """Human name of a kommuneplan land-use code, or the code itself when unknown."""
     if value is None:

@@ -1,10 +1,20 @@
 """Exports for QGIS, Excel and other tools: GeoPackage, GeoJSON and CSV.
 
-All three carry the same fields (issue 4's contract): ``lot_id, kommunenummer, arealformal,
-arealbruksstatus, area_m2, score, tier, status, flags`` plus ``latest_note`` and
-``explanation``. GeoPackage is EPSG:25833 (layer ``lots``), GeoJSON EPSG:4326 (RFC 7946).
-CSV is UTF-8 with BOM so Excel reads æøå, and cells starting (after leading spaces) with
-``= + - @`` are prefixed with ``'`` against formula injection. Owner names are added (column
+GeoPackage, GeoJSON and ``csv-rfc4180`` carry the same fields (issue 4's contract): ``lot_id,
+kommunenummer, arealformal, arealbruksstatus, area_m2, score, tier, status, flags`` plus
+``adresse``, ``latest_note`` and ``explanation``. GeoPackage is EPSG:25833 (layer ``lots``),
+GeoJSON EPSG:4326 (RFC 7946).
+
+Two CSVs (issue 15). ``csv`` is for Excel set to Norwegian, which is what the team opens:
+``;`` between fields and a decimal comma (Norwegian Excel reads a comma-separated file into one
+column, and ``14.5`` as a date or text), UTF-8 with BOM so æøå survive, readable Norwegian
+headers, codes with their names, flags in words, the area in daa, the estimated dwellings and
+each factor's points. ``csv-rfc4180`` is for scripts: RFC 4180 (``,``, CRLF), decimal point,
+UTF-8 without BOM, the GeoPackage's field names. In both, cells starting (after leading spaces)
+with ``= + - @`` are prefixed with ``'`` against formula injection.
+
+Any export can be limited to tiers, CRM statuses or a list of lots (the shortlist the analyst
+filtered in the app, or ``--tier``/``--status``/``--lot`` on the command line). Owner names are added (column
 ``eiere``, one name per line: a line break cannot occur in a stored name) only when the analyst
 asks for them explicitly (``--with-owners``; in the app, after login), and that read is logged
 like an owner look-up.
@@ -20,6 +30,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,15 +43,31 @@ from tomte.store import Store
 
 FIELDS = ["lot_id", "kommunenummer", "arealformal", "arealbruksstatus", "area_m2", "score", "tier", "status", "flags",
           "adresse", "latest_note", "explanation"]
-FORMATS = ("gpkg", "geojson", "csv")
+FORMATS = ("gpkg", "geojson", "csv", "csv-rfc4180")
 
 
-def lots_frame(store: Store, kommunenummer: str, with_owners: bool = False) -> gpd.GeoDataFrame:
+@dataclass(frozen=True)
+class Selection:
+    """Which lots an export holds: every active lot, or only these tiers, statuses or ids."""
+
+    tiers: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    lot_ids: tuple[str, ...] = ()
+
+    def keeps(self, row: dict) -> bool:
+        return ((not self.tiers or (row.get("tier") or "–") in self.tiers)
+                and (not self.statuses or row.get("status") in self.statuses)
+                and (not self.lot_ids or row.get("lot_id") in self.lot_ids))
+
+
+def lots_frame(store: Store, kommunenummer: str, with_owners: bool = False, selection: Selection | None = None) -> gpd.GeoDataFrame:
     """Active lots with export fields and geometry (EPSG:25833); owner names only when asked."""
-    rows = {r["lot_id"]: r for r in lot_rows(store, kommunenummer)}
+    choice = selection or Selection()
+    rows = {r["lot_id"]: r for r in lot_rows(store, kommunenummer) if choice.keeps(r)}
     geo = store.read_frame(
         "SELECT lot_id, AsBinary(geom) AS geom FROM lots WHERE kommunenummer = ? AND active = 1", (kommunenummer,)
     )
+    geo = geo[geo["lot_id"].isin(list(rows)).to_numpy(bool)]
     fields = [*FIELDS, "eiere"] if with_owners else FIELDS
     if with_owners:
         names = owner_names_by_lot(store, kommunenummer)
@@ -59,13 +86,64 @@ def safe_cell(value: object) -> object:
 
 
 def write_csv(frame: gpd.GeoDataFrame, out: Path) -> None:
-    """CSV that Excel opens correctly (UTF-8 BOM, comma separator, formulas neutralised)."""
+    """RFC 4180 CSV for scripts: ``,``, CRLF, decimal point, UTF-8 without BOM, GeoPackage field names."""
     fields = [c for c in frame.columns if c != "geometry"]
-    with open(out, "w", encoding="utf-8-sig", newline="") as fh:
+    with open(out, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(fields)
         for row in frame[fields].itertuples(index=False):
             writer.writerow(["" if v is None or v != v else safe_cell(v) for v in row])
+
+
+EXCEL_HEADERS = {"lot_id": "Tomt", "kommunenummer": "Kommunenr.", "arealformal": "Arealformål", "arealbruksstatus": "Status i kommuneplanen",
+                 "daa": "Areal (daa)", "area_m2": "Areal (m²)", "boliger": "Boliger (anslag)", "score": "Poeng", "tier": "Klasse",
+                 "status": "CRM-status", "flags": "Flagg", "adresse": "Adresse", "latest_note": "Siste notat", "explanation": "Hvorfor",
+                 "eiere": "Eiere"}
+
+
+def _number(value: float | int | None, decimals: int = 1) -> str:
+    """A number as Norwegian Excel reads it: decimal comma, no thousands separator."""
+    if value is None or value != value:
+        return ""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else f"{number:.{decimals}f}".replace(".", ",")
+
+
+def write_excel_csv(store: Store, frame: gpd.GeoDataFrame, out: Path) -> None:
+    """CSV for Excel in Norwegian: ``;``, decimal comma, UTF-8 with BOM, Norwegian headers and words."""
+    from tomte import codes
+    from tomte.scoring import FACTOR_NAMES, FACTORS
+    from tomte.store import loads
+
+    ids = frame["lot_id"].tolist()
+    details: dict[str, dict] = {}
+    regimes: dict[str, str] = {}
+    for chunk in range(0, len(ids), 500):
+        part = ids[chunk:chunk + 500]
+        for r in store.rows(f"SELECT lot_id, regime, score_detail FROM lots WHERE lot_id IN ({','.join('?' * len(part))})", part):
+            details[r["lot_id"]] = loads(r["score_detail"], {})
+            regimes[r["lot_id"]] = r["regime"] or "2008"
+    owners = "eiere" in frame.columns
+    fields = ["lot_id", "kommunenummer", "arealformal", "arealbruksstatus", "daa", "area_m2", "boliger", "score", "tier", "status",
+              "flags", "adresse", "latest_note", "explanation", *(["eiere"] if owners else [])]
+    header = [EXCEL_HEADERS[f] for f in fields] + [f"Poeng {FACTOR_NAMES[f].lower()}" for f in FACTORS]
+    with open(out, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh, delimiter=";")
+        writer.writerow(header)
+        for row in frame.drop(columns="geometry").to_dict("records"):
+            lot = row["lot_id"]
+            detail = details.get(lot, {})
+            formal = row.get("arealformal")
+            cells = {
+                **row,
+                "arealformal": f"{formal} {codes.arealformal_name(formal, regimes.get(lot, '2008'))}" if formal else "",
+                "arealbruksstatus": codes.AREALBRUKSSTATUS.get(str(row.get("arealbruksstatus")), row.get("arealbruksstatus") or ""),
+                "daa": _number((row.get("area_m2") or 0) / 1000), "area_m2": _number(row.get("area_m2"), 0),
+                "boliger": _number(detail.get("dwellings")), "score": _number(row.get("score")),
+                "tier": row.get("tier") or "", "flags": codes.flag_words(row.get("flags")),
+            }
+            points = [_number((detail.get("factors", {}).get(f) or {}).get("points")) for f in FACTORS]
+            writer.writerow([safe_cell("" if cells.get(f) is None else cells[f]) for f in fields] + points)
 
 
 def _target(store: Store, out: str | Path, overwrite: bool) -> Path:
@@ -86,18 +164,21 @@ def _target(store: Store, out: str | Path, overwrite: bool) -> Path:
 
 
 def export_lots(store: Store, kommunenummer: str, fmt: str, out: str | Path, with_owners: bool = False,
-                overwrite: bool = False) -> int:
-    """Write the kommune's lots to ``out`` in ``fmt``; returns the number of lots (owners only when asked)."""
+                overwrite: bool = False, selection: Selection | None = None) -> int:
+    """Write the kommune's lots (or the ``selection`` of them) to ``out`` in ``fmt``; returns the number of
+    lots (owners only when asked)."""
     if fmt not in FORMATS:
         raise InvalidData(f"Ukjent format «{fmt}»; velg {', '.join(FORMATS)}.")
     path = _target(store, out, overwrite)
-    frame = lots_frame(store, kommunenummer, with_owners)
+    frame = lots_frame(store, kommunenummer, with_owners, selection)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         tmp.unlink()  # the writers create the file themselves
         if fmt == "csv":
+            write_excel_csv(store, frame, tmp)
+        elif fmt == "csv-rfc4180":
             write_csv(frame, tmp)
         elif fmt == "gpkg":
             pyogrio.write_dataframe(frame, tmp, layer="lots", driver="GPKG")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import folium
+from folium.utilities import JsCode
 
 from tomte.mapdata import LAYER_STYLES
 
@@ -52,10 +54,7 @@ def build_map(lots: dict[str, Any], layers: dict[str, dict[str, Any]], backgroun
         folium.GeoJson(
             data, name=name,
             marker=folium.CircleMarker(radius=4, fill=True, weight=1) if dots else None,
-            style_function=lambda f, sel=selected: {
-                "color": "#000000" if f["properties"]["lot_id"] == sel else f["properties"]["colour"],
-                "fillColor": f["properties"]["colour"], "weight": 4 if f["properties"]["lot_id"] == sel else 2,
-                "fillOpacity": 0.45 if f["geometry"]["type"] != "Point" else 0.9},
+            on_each_feature=_tier_style(selected, dots),
             tooltip=folium.GeoJsonTooltip(["lot_id", "tier", "score", "daa", "status"],
                                           aliases=["Tomt", "Klasse", "Poeng", "Daa", "Status"]) if data["features"] else None,
         ).add_to(m)
@@ -65,6 +64,19 @@ def build_map(lots: dict[str, Any], layers: dict[str, dict[str, Any]], backgroun
         m.fit_bounds(bounds)
     _local_only(m)
     return m
+
+
+def _tier_style(selected: str | None, dots: bool) -> JsCode:
+    """Each lot styled in the browser from its ``colour`` property as it is added.
+
+    A Python ``style_function`` makes folium group the lots by style into a JavaScript
+    ``switch`` with one ``case`` per lot id, which the browser then runs for every lot: with
+    20,000 lots that alone took 1.5 of the 2.7 s the map needed to draw (issue 14).
+    """
+    return JsCode(f"""function(feature, layer) {{
+        const c = feature.properties.colour, sel = feature.properties.lot_id === {json.dumps(selected)};
+        layer.setStyle({{color: sel ? "#000000" : c, fillColor: c, weight: sel ? 4 : 2, fillOpacity: {0.9 if dots else 0.45}}});
+    }}""")
 
 
 def bounds_of(geojson: dict[str, Any], lot_id: str | None = None) -> list[list[float]] | None:

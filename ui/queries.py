@@ -44,6 +44,31 @@ def lots(store: Store, kommunenummer: str, lot_id: str | None = None) -> pd.Data
     return pd.DataFrame(lot_rows(store, kommunenummer, lot_id=lot_id))
 
 
+def shortlist(frame: pd.DataFrame) -> pd.DataFrame:
+    """The lots as the analyst reads them: tier, score, daa, address, purpose and flags in words."""
+    from tomte import codes
+
+    return pd.DataFrame({
+        "Klasse": frame["tier"].fillna("–"),
+        "Poeng": frame["score"].round(0),
+        "Daa": (frame["area_m2"] / 1000).round(1),
+        "Adresse": frame["adresse"].fillna(""),
+        "Formål": [codes.arealformal_name(f) for f in frame["arealformal"]],
+        "Status i KP": frame["arealbruksstatus"].map(lambda c: codes.AREALBRUKSSTATUS.get(str(c), "")),
+        "CRM-status": frame["status"],
+        "Flagg": frame["flags"].map(codes.flag_words),
+        "Siste notat": frame["latest_note"].fillna(""),
+        "Tomt": frame["lot_id"],
+    })
+
+
+def selected(frame: pd.DataFrame, choice: Any) -> pd.DataFrame:
+    """The rows of ``frame`` an export :class:`~tomte.export.Selection` keeps."""
+    if frame.empty:
+        return frame
+    return frame[[choice.keeps(r) for r in frame[["lot_id", "tier", "status"]].to_dict("records")]]
+
+
 def lot_events(store: Store, lot_id: str) -> pd.DataFrame:
     """A lot's activity log."""
     return pd.DataFrame(crm.events(store, lot_id))
