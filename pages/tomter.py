@@ -24,8 +24,8 @@ for name, values in (("klasse", tiers), ("status", statuses)):
     elif name in st.query_params:
         del st.query_params[name]
 chosen = queries.selected(lots, Selection(tuple(tiers), tuple(statuses)))
-st.caption(f"{len(chosen)} av {len(lots)} tomter, {chosen['area_m2'].sum() / 1000:,.0f} daa".replace(",", " ")
-           + " — klikk en rad for å åpne tomten; sorter ved å klikke på en kolonne.")
+daa = f"{chosen['area_m2'].sum() / 1000:,.0f}".replace(",", "\u00a0")
+st.caption(f"{len(chosen)} av {len(lots)} tomter, {daa} daa — klikk en rad for å åpne tomten; sorter ved å klikke på en kolonne.")
 if chosen.empty:
     st.info("Ingen tomter med dette utvalget.")
     st.stop()

@@ -69,6 +69,12 @@ def lots_geojson(store: Store, kommunenummer: str, tiers: list[str] | None = Non
     return _geojson(frame, simplify_m)
 
 
+def boundary_geojson(store: Store, kommunenummer: str) -> dict[str, Any]:
+    """The kommune's boundary for the map (simplified to 20 m; empty when the kommune has none stored)."""
+    frame = store.read_frame("SELECT navn, AsBinary(geom) AS geom FROM kommuner WHERE kommunenummer = ?", (kommunenummer,))
+    return _geojson(frame, 20.0)
+
+
 def layer_geojson(store: Store, kommunenummer: str, layer: str, bbox: tuple[float, float, float, float] | None = None,
                   simplify_m: float = 2.0) -> dict[str, Any]:
     """A context layer for the map: zones (housing zones), approved / in_progress plans, parcels, constraints."""

@@ -28,6 +28,12 @@ def layer_geojson(db: str, kommunenummer: str, layer: str, bbox: tuple[float, fl
     return mapdata.layer_geojson(store(), kommunenummer, layer, bbox)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def boundary_geojson(db: str, kommunenummer: str) -> dict[str, Any]:
+    """The kommune's boundary for the map."""
+    return mapdata.boundary_geojson(store(), kommunenummer)
+
+
 def data_version(kommunenummer: str) -> str:
     """Changes whenever the kommune's lots or plan data change (cache key)."""
     s = store()

@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 import folium
+from branca.element import MacroElement
 from folium.utilities import JsCode
+from jinja2 import Template
 
-from tomte.mapdata import LAYER_STYLES
+from tomte.mapdata import LAYER_STYLES, TIER_COLOURS
 
 LEAFLET_JS = "/app/static/leaflet/leaflet.js"
 LEAFLET_CSS = "/app/static/leaflet/leaflet.css"
@@ -19,6 +21,33 @@ BACKGROUNDS = {
     "Ingen bakgrunn": (None, ""),
 }
 CANVAS_FROM = 1500  # features; above this the canvas renderer draws much faster than SVG
+LAYER_NAMES = {"zones": "Boligsoner i kommuneplanen", "approved": "Vedtatte reguleringsplaner", "in_progress": "Planer under arbeid",
+               "parcels": "Teiger ved valgt tomt", "constraints": "Restriksjoner og hensyn", "tomter": "Tomter",
+               "tomter nær valgt": "Tomter rundt valgt tomt", "grense": "Kommunegrense"}
+TIER_LABELS = {"A": "A (80–100)", "B": "B (60–79)", "C": "C (40–59)", "D": "D (under 40)", None: "uten poeng"}
+
+
+class _MetricScaleAndLegend(MacroElement):
+    """A metric-only scale bar (folium's shows feet and miles too) and the tier legend, inside the map."""
+
+    _template = Template("""{% macro script(this, kwargs) %}
+        L.control.scale({metric: true, imperial: false}).addTo({{ this._parent.get_name() }});
+        const legend_{{ this.get_name() }} = L.control({position: "bottomright"});
+        legend_{{ this.get_name() }}.onAdd = function () {
+            const div = L.DomUtil.create("div", "tomte-legend");
+            div.style.cssText = "background:rgba(255,255,255,.9);padding:6px 8px;border-radius:4px;font:12px sans-serif;line-height:18px";
+            div.innerHTML = {{ this.html | tojson }};
+            return div;
+        };
+        legend_{{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+    {% endmacro %}""")
+
+    def __init__(self, entries: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self._name = "MetricScaleAndLegend"
+        self.html = "<b>Klasse</b><br>" + "<br>".join(
+            f'<span style="display:inline-block;width:11px;height:11px;background:{colour};margin-right:5px;border:1px solid #555"></span>{label}'
+            for colour, label in entries)
 
 
 def _local_only(root: folium.Map) -> None:
@@ -34,30 +63,34 @@ def _local_only(root: folium.Map) -> None:
 
 
 def build_map(lots: dict[str, Any], layers: dict[str, dict[str, Any]], background: str, bounds: list[list[float]] | None,
-              near: dict[str, Any] | None = None, selected: str | None = None) -> folium.Map:
+              near: dict[str, Any] | None = None, selected: str | None = None, boundary: dict[str, Any] | None = None) -> folium.Map:
     """A map with the lots (coloured by tier; dots for a large kommune) and the chosen context layers.
 
     ``near`` adds lot polygons around the selected lot when the kommune is drawn as dots.
     """
     n = len(lots["features"]) + sum(len(v["features"]) for v in layers.values())
-    m = folium.Map(location=[59.7, 10.8], zoom_start=11, tiles=None, prefer_canvas=n >= CANVAS_FROM, control_scale=True)
+    m = folium.Map(location=[59.7, 10.8], zoom_start=11, tiles=None, prefer_canvas=n >= CANVAS_FROM, control_scale=False)
     url, attribution = BACKGROUNDS.get(background, BACKGROUNDS["Kartverket topografisk"])
     if url:
         folium.TileLayer(url, attr=attribution, name=background, max_zoom=19).add_to(m)
+    if boundary and boundary["features"]:
+        folium.GeoJson(boundary, name=LAYER_NAMES["grense"], interactive=False,
+                       style_function=lambda _f: {"color": "#222222", "weight": 2, "fill": False, "dashArray": "8 4"}).add_to(m)
     for name, data in layers.items():
         style = LAYER_STYLES[name]
-        folium.GeoJson(data, name=name, style_function=lambda _f, s=style: s,
+        folium.GeoJson(data, name=LAYER_NAMES.get(name, name), style_function=lambda _f, s=style: s,
                        tooltip=folium.GeoJsonTooltip(["navn", "status"], labels=False) if data["features"] else None).add_to(m)
     as_dots = bool(lots["features"]) and lots["features"][0]["geometry"]["type"] == "Point"
     for data, name in ((lots, "tomter"), *(((near, "tomter nær valgt"),) if near and as_dots else ())):
         dots = bool(data["features"]) and data["features"][0]["geometry"]["type"] == "Point"
         folium.GeoJson(
-            data, name=name,
+            data, name=LAYER_NAMES[name],
             marker=folium.CircleMarker(radius=4, fill=True, weight=1) if dots else None,
             on_each_feature=_tier_style(selected, dots),
             tooltip=folium.GeoJsonTooltip(["lot_id", "tier", "score", "daa", "status"],
                                           aliases=["Tomt", "Klasse", "Poeng", "Daa", "Status"]) if data["features"] else None,
         ).add_to(m)
+    m.add_child(_MetricScaleAndLegend([(TIER_COLOURS[t], TIER_LABELS[t]) for t in ("A", "B", "C", "D", None)]))
     if layers:
         folium.LayerControl(collapsed=True).add_to(m)
     if bounds:

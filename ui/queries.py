@@ -124,6 +124,14 @@ def score_breakdown(store: Store, lot_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def dwellings(store: Store, lot_id: str) -> int | None:
+    """The dwellings the last scoring estimated for a lot (at the m² per dwelling then in use)."""
+    from tomte.store import loads
+
+    value = loads(store.scalar("SELECT score_detail FROM lots WHERE lot_id = ?", (lot_id,)), {}).get("dwellings")
+    return None if value is None else int(value)
+
+
 def lot_parcels(store: Store, lot_id: str) -> pd.DataFrame:
     """Parcels touching a lot, with overlap."""
     return pd.DataFrame(store.rows(
