@@ -6,8 +6,8 @@ import streamlit as st
 
 from tomte import pipeline, profiles
 from tomte.scoring import AREA_PER_DWELLING_PRESETS, FACTOR_NAMES, FACTORS, score
-from ui import cached
-from ui.state import held_choice, page, run, settings
+from ui import cached, queries
+from ui.state import held_choice, page, run, safe_md, settings
 
 s, k = page("Vekter")
 
@@ -17,8 +17,24 @@ profile = held_choice("Profil", names, "vekter_profil", param="profil", where=c1
 area_label = c2.radio("Tomteareal per bolig", [f"{v:.0f} m² ({n})" for n, v in AREA_PER_DWELLING_PRESETS.items()], horizontal=True)
 m2 = float(area_label.split()[0])
 base = profiles.load(s, profile)
+# Weights as shares of 100, kept in the URL (?vekter=25,15,20,20,10,10,0) so a reload or a shared link keeps them.
+linked = queries.weights_from_url(st.query_params.get("vekter"), FACTORS)
+if linked and st.session_state.get("vekter_linked") != st.query_params.get("vekter"):
+    for f in FACTORS:
+        st.session_state[f"w_{profile}_{f}"] = linked[f]
+st.caption("Vekt per faktor i prosent av totalpoengene; summerer de ikke til 100, skaleres de dit.")
 cols = st.columns(len(FACTORS))
-weights = {f: float(cols[i].slider(FACTOR_NAMES[f], 0, 50, int(base.get(f, 0)), key=f"w_{profile}_{f}")) for i, f in enumerate(FACTORS)}
+weights = {f: float(cols[i].slider(f"{FACTOR_NAMES[f]} (%)", 0, 100, int(round(base.get(f, 0))), key=f"w_{profile}_{f}"))
+           for i, f in enumerate(FACTORS)}
+st.query_params["vekter"] = st.session_state["vekter_linked"] = ",".join(f"{weights[f]:.0f}" for f in FACTORS)
+total_weight = sum(weights.values())
+if total_weight and abs(total_weight - 100) > 0.5:
+    st.caption("Vektene summerer til " + queries.tall(total_weight) + " %; i poengene teller de som " + ", ".join(
+        f"{FACTOR_NAMES[f].lower()} {queries.tall(100 * weights[f] / total_weight, 1)} %" for f in FACTORS if weights[f]) + ".")
+stored = queries.stored_weights(s, k.kommunenummer)
+if stored:
+    st.caption("Lagret på kommunens tomter nå (siste «Bruk»): " + ", ".join(
+        f"{FACTOR_NAMES.get(f, f).lower()} {queries.tall(v)}" for f, v in stored.items()) + ".")
 
 table = cached.factor_table(str(settings().db_path), k.kommunenummer, m2, cached.data_version(k.kommunenummer))
 if table is None:
@@ -31,7 +47,10 @@ m = st.columns(4)
 for i, tier in enumerate(["A", "B", "C", "D"]):
     m[i].metric(f"Klasse {tier}", int(counts[tier]))
 left, right = st.columns([3, 2])
-left.table(ranking.head(10).set_index("Tomt").style.format({"Poeng": "{:.1f}"}))
+top = ranking.head(10).merge(queries.addresses(s, k.kommunenummer), how="left", left_on="Tomt", right_index=True)
+left.markdown("| | Klasse | Poeng | Adresse | Tomt |\n|---:|:---:|---:|---|---|\n" + "\n".join(
+    f"| {i} | {r.Klasse} | {queries.tall(r.Poeng, 1)} | {safe_md(r.Adresse or '–')} | [{r.Tomt}](/kart?kommune={k.kommunenummer}&lot={r.Tomt}) |"
+    for i, r in enumerate(top.itertuples(index=False), start=1)))
 bins = [f"{b}–{b + 10}" for b in range(0, 100, 10)]
 hist = pd.cut(ranking["Poeng"], bins=list(range(0, 101, 10)), labels=bins, include_lowest=True).value_counts().reindex(bins, fill_value=0)
 right.bar_chart(pd.DataFrame({"tomter": hist.values}, index=bins))

@@ -98,8 +98,14 @@ def test_overview_shows_counts(demo_copy: Path, monkeypatch) -> None:
     at = open_page("oversikt.py")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Kommuner i registeret"] == "357"
-    assert int(metrics["Aktive tomter"]) > 100
-    assert int(metrics["Kvalifiserte tomter (> 60)"].replace(" ", "")) > 0
+    assert int(metrics["Aktive tomter"].replace("\u00a0", "")) > 100
+    assert int(metrics["Kvalifiserte tomter (> 60)"].replace("\u00a0", "")) > 0
+    # One number format, the Norwegian one, and dates as dates (issue 15)
+    assert re.fullmatch(r"\d{1,3}(\u00a0\d{3})*", metrics["Estimerte boliger"]), metrics["Estimerte boliger"]
+    per_kommune = at.dataframe[-1].value
+    assert all(re.fullmatch(r"\d\d\.\d\d\.\d{4}", v) for v in per_kommune["Oppdatert"]), per_kommune["Oppdatert"].tolist()
+    assert all(re.fullmatch(r"\d{1,3}(\u00a0\d{3})*(,\d)?", v) for v in per_kommune["Daa"])
+    assert any("m² tomt per bolig" in c.value for c in at.caption)
     assert at.dataframe[-1].value.shape[0] == 3
 
 
@@ -218,3 +224,23 @@ def test_shortlist_filters_carry_into_the_export(demo_copy: Path, monkeypatch) -
     assert next(m for m in at.multiselect if m.label == "Klasse").value == ["A"]
     labels = [b.label for b in at.get("download_button")]
     assert any(label.startswith("Last ned CSV for Excel") and f"({n_a} tomter)" in label for label in labels), labels
+
+
+def test_endringer_is_a_page_with_names_and_links(demo_copy: Path, monkeypatch) -> None:
+    """Issue 15: Endringer showed raw Markdown with kommune numbers only and ids that were not links."""
+    from tomte.store import open_store
+
+    s = open_store(demo_copy)
+    lot = s.scalar("SELECT lot_id FROM lots WHERE kommunenummer = '3207' AND active = 1 LIMIT 1")
+    report = (f"# Endringer siden sist – synk 1\n\n## Viktigst først\n- Nordre Follo (3207): ny A-tomt {lot}\n\n"
+              f"## Nordre Follo (3207)\n- Ny tomt {lot} (klasse A)\n- Ny plan under arbeid 2026100 (Forslag *X* [y]) berører {lot}\n")
+    s.execute("INSERT INTO sync_runs (started_at, finished_at, ok, report) VALUES ('2026-12-03T02:00:05', '2026-12-03T02:06:00', 1, ?)",
+              (report,))
+    monkeypatch.setenv("TOMTE_DB", str(demo_copy))
+    at = open_page("endringer.py")
+    assert not at.exception
+    assert at.expander[0].label.startswith("Synk") and "03.12.2026 kl. 02:00" in at.expander[0].label
+    md = " ".join(m.value for m in at.markdown)
+    assert "#### Viktigst først" in md and "#### Nordre Follo \\(3207\\)" in md and "# Endringer" not in md
+    assert f"[{lot}](/kart?kommune=3207&lot={lot})" in md
+    assert "Forslag \\*X\\* \\[y\\]" in md  # data shown literally, not as Markdown

@@ -106,7 +106,8 @@ def test_failing_source_keeps_notes_status_and_owners_and_others_go_on(demo_copy
     events_now = s.rows("SELECT * FROM crm_events ORDER BY id")
     assert events_now[:len(all_events)] == all_events  # the log is only ever appended to
     text = report.render()
-    assert "## 3212 – FEILET" in text and "tidligere data er beholdt" in text
+    assert "## Nesodden (3212) – FEILET" in text and "tidligere data er beholdt" in text
+    assert text.index("## Viktigst først") < text.index("## Nesodden (3212)")  # the failure is named first
 
 
 def test_changes_are_reported_and_notified(demo_copy: Path, tmp_path: Path, smtp_server, monkeypatch) -> None:
@@ -136,7 +137,11 @@ def test_changes_are_reported_and_notified(demo_copy: Path, tmp_path: Path, smtp
     assert gone[covered.lot_id]["reason"] == "nå dekket av reguleringsplan 2026099, vedtatt"
     assert any(p["planid"] == "2026100" and p["lot_id"] == watched.lot_id for p in c.new_plans_in_progress)
     md = report.render()
-    assert f"Forsvunnet: {covered.lot_id} – nå dekket av reguleringsplan 2026099, vedtatt" in md
+    assert f"Forsvunnet: {covered.lot_id} (status Kontaktet) – nå dekket av reguleringsplan 2026099, vedtatt" in md
+    # The pipeline lot that vanished and the plan touching a pipeline lot come first (issue 15)
+    top = md.split("## Ås (3218)")[0]
+    assert "## Viktigst først" in top and f"tomt {covered.lot_id} i pipeline (status Kontaktet) er forsvunnet" in top
+    assert f"plan under arbeid 2026100 berører {watched.lot_id} i pipeline (status I dialog)" in top
     html = report.render(as_html=True)
     assert "Forslag &lt;b&gt;X&lt;/b&gt;" in html and "<b>X</b>" not in html
     assert hooks and any("2026100" in i for i in hooks[0]["items"])

@@ -405,7 +405,8 @@ def score_kommune(store: Store, kommunenummer: str, settings: ScoringSettings) -
                       "points": round(float(points[i, k]), 1), "reason": str(table.reasons[i, k])}
                   for k, f in enumerate(FACTORS)}
         total = None if totals[i] != totals[i] else round(float(totals[i]), 1)
-        rows.append((total, tiers[i], dumps({"weights": settings.weights, "factors": detail, "dwellings": int(homes.iloc[i])}), lot_id))
+        rows.append((total, tiers[i], dumps({"weights": settings.weights, "factors": detail, "dwellings": int(homes.iloc[i]),
+                                           "m2_per_dwelling": settings.m2_per_dwelling}), lot_id))
     stamp = now()
     tier_changes = [(kommunenummer, stamp, "klasse", lot_id, dumps({"from": before.get(lot_id), "to": tier}))
                     for (_total, tier, _detail, lot_id) in rows if before.get(lot_id) is not None and before.get(lot_id) != tier]

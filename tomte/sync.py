@@ -181,6 +181,25 @@ class SyncReport:
     run_id: int
     kommuner: dict[str, KommuneChanges] = field(default_factory=dict)
     resumed: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # kommunenummer → name, for headings
+
+    def label(self, knr: str) -> str:
+        return f"{self.names[knr]} ({knr})" if knr in self.names else knr
+
+    def important(self) -> list[str]:
+        """What an analyst must see first, across kommuner: pipeline lots that vanished or got a plan
+        in progress, new A and B lots (issue 15: a vanished pipeline lot was line 13 of 47)."""
+        items = []
+        for knr, c in sorted(self.kommuner.items()):
+            where = self.label(knr)
+            items += [f"{where}: tomt {g['lot_id']} i pipeline (status {g['status']}) er forsvunnet – {g['reason']}"
+                      for g in c.gone_lots if g.get("status") not in (None, "Ny")]
+            items += [f"{where}: plan under arbeid {p['planid']} berører {p['lot_id']} i pipeline (status {p['status']})"
+                      for p in c.new_plans_in_progress if p["status"] != "Ny"]
+            items += [f"{where}: ny {n['tier']}-tomt {n['lot_id']}" for n in c.new_lots if n["tier"] in ("A", "B")]
+            if not c.ok:
+                items.append(f"{where}: synken feilet ({c.error}); tidligere data er beholdt")
+        return items
 
     @property
     def ok(self) -> bool:
@@ -198,14 +217,20 @@ class SyncReport:
     def render(self, as_html: bool = False) -> str:
         """The report: Markdown, or HTML (every data value escaped)."""
         lines = [f"# Endringer siden sist – synk {self.run_id}", ""]
+        first = self.important()
+        if first:
+            lines += ["## Viktigst først", *(f"- {item}" for item in first), ""]
         for knr, c in sorted(self.kommuner.items()):
-            lines.append(f"## {knr}" + ("" if c.ok else " – FEILET"))
+            lines.append(f"## {self.label(knr)}" + ("" if c.ok else " – FEILET"))
             if c.error:
                 lines.append(f"- Kilde feilet: {c.error} (tidligere data er beholdt)")
             if c.stale:
                 lines.append(f"- Utdaterte data: {c.stale}")
-            lines += [f"- Ny tomt {n['lot_id']} (klasse {n['tier'] or '–'})" for n in c.new_lots]
-            lines += [f"- Forsvunnet: {g['lot_id']} – {g['reason']}" for g in c.gone_lots]
+            # Pipeline lots and better tiers first within the kommune too.
+            gone = sorted(c.gone_lots, key=lambda g: (g.get("status") in (None, "Ny"), g.get("tier") or "E"))
+            lines += [f"- Ny tomt {n['lot_id']} (klasse {n['tier'] or '–'})" for n in sorted(c.new_lots, key=lambda n: n["tier"] or "E")]
+            lines += [f"- Forsvunnet: {g['lot_id']}" + (f" (status {g['status']})" if g.get("status") not in (None, "Ny") else "")
+                      + f" – {g['reason']}" for g in gone]
             lines += [f"- Klasse endret: {t['lot_id']} {t['from'] or '–'} → {t['to'] or '–'}" for t in c.tier_changes]
             lines += [f"- Gjenopprettet: {r['lot_id']} (fra {r['from']}; {r['why']})" for r in c.restored_lots]
             lines += [f"- Ny plan under arbeid {p['planid']} ({p['plannavn'] or 'uten navn'}) berører {p['lot_id']} "
@@ -327,7 +352,7 @@ def run_sync(store: Store, settings: Settings, kommuner: list[str] | None, sourc
     store.execute(f"PRAGMA busy_timeout = {int(WORKER_BUSY_S * 1000)}")  # the parent records results while workers write
     wanted = [pipeline.resolve_kommune(store, k).kommunenummer for k in kommuner] if kommuner else _watched(store, settings, sources_file)
     run_id, changes_from = _run_ids(store, wanted, progress)
-    report = SyncReport(run_id)
+    report = SyncReport(run_id, names={r["kommunenummer"]: r["navn"] for r in store.rows("SELECT kommunenummer, navn FROM kommuner")})
     outcome: dict[str, KommuneChanges] = {}
     done = {r["kommunenummer"]: r for r in store.rows("SELECT * FROM sync_items WHERE run_id = ? AND status != 'venter'", (run_id,))}
     for knr, row in done.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -101,6 +102,43 @@ LABELS = {
 }
 
 
+def tall(value: Any, decimals: int = 0) -> str:
+    """A number the Norwegian way: «3 300», «11 934,9» (thin no-break space between thousands)."""
+    if value is None or value != value:
+        return "–"
+    text = f"{float(value):,.{decimals}f}"
+    return text.replace(",", "\u00a0").replace(".", ",")
+
+
+def dato(value: Any) -> str:
+    """An ISO date or timestamp as a Norwegian date («03.12.2026»); empty when unknown."""
+    text = str(value or "")
+    return f"{text[8:10]}.{text[5:7]}.{text[:4]}" if len(text) >= 10 and text[4] == "-" else text
+
+
+DATE_COLUMNS = {"nyeste_data", "oppdatert", "at", "started_at"}
+
+
+def for_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """A small table for reading: Norwegian column names, numbers as «3 300» / «11 934,9», dates as dates."""
+    out = labelled(frame)  # same columns in the same places, renamed (area_m2 becomes daa)
+    for source, column in zip(frame.columns, out.columns, strict=True):
+        values = out[column]
+        if source in DATE_COLUMNS:
+            out[column] = values.map(dato)
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            decimals = 1 if (values.dropna() % 1 != 0).any() else 0
+            out[column] = values.map(lambda v, d=decimals: tall(v, d))
+    return out
+
+
+def m2_per_dwelling_in_use(store: Store) -> list[float]:
+    """The m² of site per dwelling the stored dwelling estimates were computed with (one per scoring setting used)."""
+    values = store.rows("SELECT DISTINCT json_extract(score_detail, '$.m2_per_dwelling') AS m2 FROM lots "
+                        "WHERE active = 1 AND score_detail IS NOT NULL")
+    return sorted(float(r["m2"]) for r in values if r["m2"] is not None)
+
+
 def labelled(frame: pd.DataFrame) -> pd.DataFrame:
     """The same table with Norwegian column names for display."""
     out = frame.copy()
@@ -122,6 +160,31 @@ def score_breakdown(store: Store, lot_id: str) -> pd.DataFrame:
              "Vekt": weights.get(name, 0), "Poeng": f["points"], "Begrunnelse": f["reason"]}
             for name, f in detail.get("factors", {}).items()]
     return pd.DataFrame(rows)
+
+
+def weights_from_url(text: str | None, factors: list[str]) -> dict[str, int] | None:
+    """``?vekter=25,15,20,20,10,10,0`` as weights per factor (0–100 each); None when absent or malformed."""
+    parts = (text or "").split(",")
+    if len(parts) != len(factors) or not all(p.strip().isdigit() and int(p) <= 100 for p in parts):
+        return None
+    return {f: int(p) for f, p in zip(factors, parts, strict=True)}
+
+
+def stored_weights(store: Store, kommunenummer: str) -> dict[str, float]:
+    """The weights the kommune's stored scores were computed with (from the last scoring)."""
+    from tomte.store import loads
+
+    detail = store.scalar("SELECT score_detail FROM lots WHERE kommunenummer = ? AND active = 1 AND score_detail IS NOT NULL LIMIT 1",
+                          (kommunenummer,))
+    return dict(loads(detail, {}).get("weights", {}))
+
+
+def addresses(store: Store, kommunenummer: str) -> pd.DataFrame:
+    """The nearest address of each active lot (column ``Adresse``, indexed by lot id)."""
+    frame = pd.DataFrame(lot_rows(store, kommunenummer))
+    if frame.empty:
+        return pd.DataFrame({"Adresse": []})
+    return frame.set_index("lot_id")[["adresse"]].rename(columns={"adresse": "Adresse"}).fillna("")
 
 
 def dwellings(store: Store, lot_id: str) -> int | None:
@@ -155,6 +218,28 @@ def pipeline_board(store: Store, kommunenummer: str) -> pd.DataFrame:
     return pd.DataFrame(store.rows(
         "SELECT lot_id, status, tier, score, ROUND(area_m2 / 1000.0, 1) AS daa FROM lots "
         "WHERE kommunenummer = ? AND active = 1 ORDER BY score DESC", (kommunenummer,)))
+
+
+LOT_ID = re.compile(r"\b(\d{4})-[0-9a-f]{10}\b")
+
+
+def report_page(report: str) -> str:
+    """A stored sync report as page Markdown: without its title line, lot ids as links to the lot on
+    the map, and the rest shown literally (plan names and reasons are data, not Markdown)."""
+    from ui.state import safe_md
+
+    out = []
+    for line in (report or "").splitlines():
+        if line.startswith("# "):
+            continue
+        prefix = next((p for p in ("## ", "- ") if line.startswith(p)), "")
+        body, parts, at = line[len(prefix):], [], 0
+        for m in LOT_ID.finditer(body):
+            parts += [safe_md(body[at:m.start()]), f"[{m.group(0)}](/kart?kommune={m.group(1)}&lot={m.group(0)})"]
+            at = m.end()
+        parts.append(safe_md(body[at:]))
+        out.append(("#### " if prefix == "## " else prefix) + "".join(parts))
+    return "\n".join(out)
 
 
 def sync_runs(store: Store, limit: int = 10) -> list[dict[str, Any]]:
