@@ -9,6 +9,7 @@ from ui import nav, queries
 from ui.auth import require_login
 from ui.state import held_choice, kommune_picker, run, run_with_upload, secrets_env, settings, stop_without_lots, store, synthetic_notice
 
+st.set_page_config(page_title="Eiere – tomte", layout="wide")
 st.title("Eiere")
 nav.sidebar()
 who = require_login()

@@ -5,6 +5,7 @@ import streamlit as st
 from ui import nav, queries
 from ui.state import store, synthetic_notice
 
+st.set_page_config(page_title="Oversikt – tomte", layout="wide")
 st.title("tomte – oversikt")
 nav.sidebar()
 st.caption("Byggbar tomtegrunn for sosial boligbygging: boligsoner i kommuneplanen minus vedtatte reguleringsplaner.")

@@ -8,7 +8,7 @@ import streamlit as st
 from tomte import crm, letters, owners
 from ui import queries
 from ui.auth import require_login
-from ui.state import page, run, stop_without_lots
+from ui.state import page, run, settings, stop_without_lots
 
 s, k = page("Pipeline")
 stop_without_lots(s, k)
@@ -16,13 +16,36 @@ lots = queries.pipeline_board(s, k.kommunenummer)
 if lots.empty:
     st.info("Ingen tomter ennå.")
     st.stop()
-columns = st.columns(len(crm.STATUSES))
-for col, status in zip(columns, crm.STATUSES, strict=True):
-    group = lots[lots["status"] == status]
-    col.markdown(f"**{status}** ({len(group)})")
-    for row in group.head(8).itertuples():
-        col.page_link("pages/kart.py", label=f"{row.tier or '–'} · {row.lot_id[-6:]} · {row.daa} daa",
-                      query_params={"kommune": k.kommunenummer, "lot": row.lot_id})
+if moved_note := st.session_state.pop("board_moved", None):
+    st.success(moved_note)
+# One tab per status with its count and a table of all its lots (a board of cards showed 8 of 170);
+# tick lots and move them to another status from here.
+tabs = st.tabs([f"{status} ({int((lots['status'] == status).sum())})" for status in crm.STATUSES])
+for tab, status in zip(tabs, crm.STATUSES, strict=True):
+    with tab:
+        group = lots[lots["status"] == status]
+        if group.empty:
+            st.caption(f"Ingen tomter har status «{status}».")
+            continue
+        table = pd.DataFrame({"Klasse": group["tier"].fillna("–"), "Poeng": group["score"].round(0), "Daa": group["daa"],
+                              "Adresse": group["adresse"].fillna(""), "Tomt": group["lot_id"],
+                              "Kart": [f"/kart?kommune={k.kommunenummer}&lot={lot}" for lot in group["lot_id"]]})
+        picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
+                              key=f"board_{status}", height=min(38 * (len(table) + 1), 420),
+                              column_config={"Kart": st.column_config.LinkColumn("Kart", display_text="åpne"),
+                                             "Poeng": st.column_config.NumberColumn(format="%d")})
+        rows = picked.selection.rows if picked is not None else []
+        if rows:
+            targets = [x for x in crm.STATUSES if x != status]
+            c1, c2 = st.columns([2, 1])
+            target = c1.selectbox(f"Flytt {len(rows)} valgte tomter til", targets, key=f"move_to_{status}")
+            if c2.button("Flytt", key=f"move_{status}"):
+                ids = table.iloc[rows]["Tomt"].tolist()
+                moved = run(lambda ids=ids, target=target: [crm.set_status(s, lot, target, None, settings().user) for lot in ids],
+                            "Flyttingen")
+                if moved is not None:
+                    st.session_state["board_moved"] = f"{len(ids)} tomter flyttet fra «{status}» til «{target}»."
+                    st.rerun()
 
 st.subheader("Oppfølging som forfaller i dag")
 who = require_login()

@@ -244,3 +244,22 @@ def test_endringer_is_a_page_with_names_and_links(demo_copy: Path, monkeypatch) 
     assert "#### Viktigst først" in md and "#### Nordre Follo \\(3207\\)" in md and "# Endringer" not in md
     assert f"[{lot}](/kart?kommune=3207&lot={lot})" in md
     assert "Forslag \\*X\\* \\[y\\]" in md  # data shown literally, not as Markdown
+
+
+def test_pipeline_board_shows_every_lot_per_status(demo_copy: Path, monkeypatch) -> None:
+    """Issue 15: the board showed 8 of 170 lots in truncated cards."""
+    from tomte import crm
+    from tomte.store import open_store
+
+    s = open_store(demo_copy)
+    ids = [r["lot_id"] for r in s.rows("SELECT lot_id FROM lots WHERE kommunenummer = '3207' AND active = 1 ORDER BY lot_id")]
+    for lot in ids[:3]:
+        crm.set_status(s, lot, "I dialog", None, "test")
+    monkeypatch.setenv("TOMTE_DB", str(demo_copy))
+    monkeypatch.delenv("TOMTE_APP_PASSWORD", raising=False)
+    at = open_page("pipeline.py", kommune="3207")
+    assert not at.exception
+    labels = [t.label for t in at.tabs]
+    assert labels[0] == f"Ny ({len(ids) - 3})" and "I dialog (3)" in labels
+    tables = {len(d.value) for d in at.dataframe}
+    assert len(ids) - 3 in tables and 3 in tables  # every lot, not the first eight

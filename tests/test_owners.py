@@ -159,3 +159,18 @@ def test_shortlist_lookup_logs_each_lot(lot_with_parcels, wsdl_dir: Path) -> Non
         total = pipeline.lookup_owners_many(s, Settings.from_env(db), [lot, other], "berettiget interesse", "kari", env=env)
     assert total["lots"] == 2 and total["owners"] == 2 and errors == []
     assert [r["lot_id"] for r in owners.lookup_log(s)][:2] == [other, lot]
+
+
+def test_making_letters_again_keeps_the_outreach_dates(demo_copy: Path) -> None:
+    """Issue 15: regenerating letters reset every follow-up date to today."""
+    s = open_store(demo_copy)
+    lot = s.scalar("SELECT lot_id FROM lot_parcels LIMIT 1")
+    p = s.rows("SELECT p.kommunenummer, p.gnr, p.bnr FROM lot_parcels lp JOIN parcels p ON p.id = lp.parcel_id WHERE lot_id = ? LIMIT 1", (lot,))[0]
+    first = owners.add_owner(s, owners.Owner(p["kommunenummer"], p["gnr"], p["bnr"], 0, 0, "Først Eier", address="Bakken 2"))
+    owners.start_outreach(s, lot, first, datetime(2026, 11, 1, tzinfo=UTC))
+    before = s.rows("SELECT step, due FROM outreach WHERE owner_id = ? ORDER BY step", (first,))
+    later = owners.add_owner(s, owners.Owner(p["kommunenummer"], p["gnr"], p["bnr"], 0, 0, "Senere Eier", address="Bakken 4"))
+    assert owners.start_outreach_for_lots(s, [lot]) == 1  # only the owner without a sequence
+    assert s.rows("SELECT step, due FROM outreach WHERE owner_id = ? ORDER BY step", (first,)) == before
+    assert s.scalar("SELECT COUNT(*) FROM outreach WHERE owner_id = ?", (later,)) == len(owners.OUTREACH_STEPS)
+    assert owners.start_outreach_for_lots(s, [lot]) == 0

@@ -251,12 +251,19 @@ def start_outreach(store: Store, lot_id: str, owner_id: int, start: datetime | N
 
 
 def start_outreach_for_lots(store: Store, lot_ids: list[str]) -> int:
-    """Start the sequence for every non-reserved owner of the lots (letters sent today); returns owners."""
+    """Start the sequence for every non-reserved owner of the lots who has none yet (letters sent
+    today); returns how many were started.
+
+    An owner whose sequence is already planned keeps its dates: making the letters again (a
+    reprint, one more lot in the batch) must not move the follow-ups the team works by (issue 15).
+    """
     count = 0
     for lot_id in lot_ids:
+        planned = {r["owner_id"] for r in store.rows("SELECT DISTINCT owner_id FROM outreach WHERE lot_id = ?", (lot_id,))}
         for row in lot_parcels_and_owners(store, lot_id):
-            if row["owner_id"] and not row["reserved"]:
+            if row["owner_id"] and not row["reserved"] and row["owner_id"] not in planned:
                 start_outreach(store, lot_id, row["owner_id"])
+                planned.add(row["owner_id"])
                 count += 1
     return count
 

@@ -215,9 +215,10 @@ def lot_ids(store: Store, kommunenummer: str, tier: str | None = None) -> list[s
 
 def pipeline_board(store: Store, kommunenummer: str) -> pd.DataFrame:
     """Active lots with status, tier, score and area, for the pipeline board."""
-    return pd.DataFrame(store.rows(
-        "SELECT lot_id, status, tier, score, ROUND(area_m2 / 1000.0, 1) AS daa FROM lots "
-        "WHERE kommunenummer = ? AND active = 1 ORDER BY score DESC", (kommunenummer,)))
+    rows = store.rows(
+        "SELECT l.lot_id, l.status, l.tier, l.score, ROUND(l.area_m2 / 1000.0, 1) AS daa, a.adressetekst AS adresse FROM lots l "
+        "LEFT JOIN lot_addresses a ON a.lot_id = l.lot_id WHERE l.kommunenummer = ? AND l.active = 1 ORDER BY l.score DESC", (kommunenummer,))
+    return pd.DataFrame(rows, columns=["lot_id", "status", "tier", "score", "daa", "adresse"])
 
 
 LOT_ID = re.compile(r"\b(\d{4})-[0-9a-f]{10}\b")
