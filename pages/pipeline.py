@@ -67,6 +67,9 @@ if chosen and st.button("Lag brev (PDF)"):
         pdf, counts = made
         st.download_button("Last ned brevene", pdf, file_name=f"grunneierbrev_{k.kommunenummer}.pdf", mime="application/pdf")
         planned = owners.start_outreach_for_lots(s, chosen)
-        st.caption(f"{counts['letters']} brev; {counts['reserved_skipped']} reserverte eiere fikk ikke brev; "
-                   f"{counts['owners_missing']} teiger mangler eier. Oppfølging planlagt for {planned} eiere "
-                   "(dag 0 brev, dag 3 e-post, dag 14 telefon, dag 30 brev 2).")
+        st.caption(f"{counts['letters']} brev; {counts['owners_missing']} teiger mangler eier. Oppfølging planlagt for {planned} "
+                   "nye eiere (dag 0 brev, dag 3 e-post, dag 14 telefon, dag 30 brev 2); eiere som alt har en plan, beholder datoene.")
+        if counts["skipped"]:
+            st.warning(f"{len(counts['skipped'])} eiere fikk ikke brev:")
+            st.dataframe(pd.DataFrame(counts["skipped"]).rename(columns={"name": "Eier", "lot_id": "Tomt", "reason": "Hvorfor"}),
+                         hide_index=True, width="stretch")
