@@ -15,7 +15,8 @@ version = cached.data_version(k.kommunenummer)
 
 with st.expander("Klasser, kartlag og bakgrunn"):  # folded, so the map and the lot's panel start high on the page
     c1, c2 = st.columns([2, 1])
-    tiers = c1.multiselect("Vis klasser", ["A", "B", "C", "D", "–"], ["A", "B", "C", "D", "–"], key="kart_tiers")
+    tiers = c1.multiselect("Vis klasser", ["A", "B", "C", "D", "–"], ["A", "B", "C", "D", "–"], key="kart_tiers",
+                               placeholder="Velg klasser")
     background = c2.selectbox("Bakgrunnskart", list(BACKGROUNDS), key="kart_bg")
     toggles = st.columns(5)
     shown = {name: toggles[i].toggle(label, key=f"kart_{name}") for i, (name, label) in enumerate(

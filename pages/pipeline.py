@@ -60,7 +60,8 @@ else:
         st.rerun()
 
 st.subheader("Grunneierbrev")
-chosen = st.multiselect("Tomter", list(lots["lot_id"]), default=list(lots[lots["status"].isin(["Vurderes", "Kontaktet"])]["lot_id"])[:5])
+chosen = st.multiselect("Tomter", list(lots["lot_id"]), default=list(lots[lots["status"].isin(["Vurderes", "Kontaktet"])]["lot_id"])[:5],
+                        placeholder="Velg tomter")
 if chosen and st.button("Lag brev (PDF)"):
     made = run(lambda: letters.letters_pdf(s, chosen), "Brevene")
     if made:

@@ -39,6 +39,8 @@ def open_without_login(page: str, db: Path, monkeypatch, kommune: str) -> AppTes
 @pytest.mark.parametrize("page", [p.name for p in PAGES])
 def test_page_renders_without_exception(page: str, demo_copy: Path, monkeypatch) -> None:
     at = open_without_login(page, demo_copy, monkeypatch, "3207")
+    # Streamlit's English defaults ("Choose options") never show: every multiselect has a Norwegian placeholder.
+    assert all(m.placeholder for m in at.multiselect), [m.label for m in at.multiselect if not m.placeholder]
     assert at.title, "every page has a title"
     if page not in ("oversikt.py", "endringer.py", "eiere.py"):
         assert any("SYNTETISKE" in w.value for w in at.warning), "synthetic data is labelled"

@@ -105,18 +105,26 @@ def differanse_form() -> None:
     current: DifferanseSettings = st.session_state.get("differanse", DifferanseSettings())
     with st.expander("Regler for differansen"):
         formal = sorted(codes.KP_AREALFORMAL)
-        sure = st.multiselect("Sikre boligformål (arealformål)", formal, sorted(current.housing_sure))
-        possible = st.multiselect("Mulige boligformål (flagges mulig_bolig)", formal, sorted(current.housing_possible))
+        def named(c: str) -> str:
+            return f"{c} {codes.arealformal_name(c)}"
+
+        sure = st.multiselect("Sikre boligformål (arealformål)", formal, sorted(current.housing_sure), format_func=named,
+                              placeholder="Velg formål")
+        possible = st.multiselect("Mulige boligformål (flagges mulig_bolig)", formal, sorted(current.housing_possible),
+                                  format_func=named, placeholder="Velg formål")
         c1, c2 = st.columns(2)
         spredt = c1.checkbox("Ta med spredt boligbebyggelse (5210)", current.include_spredt)
         fortetting = c2.checkbox("Fortetting: ta med nåværende (status 1)", current.include_fortetting)
-        statuses = st.multiselect("Arealbruksstatus som er kandidater", ["1", "2", "3"], sorted(current.statuses))
+        statuses = st.multiselect("Arealbruksstatus som er kandidater", ["1", "2", "3"], sorted(current.statuses),
+                                  format_func=lambda c: f"{c} {codes.AREALBRUKSSTATUS[c]}", placeholder="Velg status")
         approved = st.multiselect("Planstatus som trekkes fra", sorted(codes.PLANSTATUS), sorted(current.approved_planstatus),
-                                  format_func=lambda c: f"{c} {codes.PLANSTATUS[c]}")
+                                  format_func=lambda c: f"{c} {codes.PLANSTATUS[c]}", placeholder="Velg planstatus")
         in_progress = st.multiselect("Planstatus som gir «plan under arbeid»", sorted(codes.PLANSTATUS),
-                                     sorted(current.in_progress_planstatus), format_func=lambda c: f"{c} {codes.PLANSTATUS[c]}")
+                                     sorted(current.in_progress_planstatus), format_func=lambda c: f"{c} {codes.PLANSTATUS[c]}",
+                                     placeholder="Velg planstatus")
         levels = st.multiselect("Vertikalnivå som trekkes fra (uten nivå trekkes alltid fra)", sorted(codes.VERTIKALNIVA),
-                                sorted(current.subtracting_levels), format_func=lambda c: f"{c} {codes.VERTIKALNIVA[c]}")
+                                sorted(current.subtracting_levels), format_func=lambda c: f"{c} {codes.VERTIKALNIVA[c]}",
+                                placeholder="Velg nivå")
         min_area = st.number_input("Minste tomteareal (m²)", 0.0, 1e7, float(current.min_area_m2), step=500.0)
         mode = st.radio("Modus", ["difference", "whole_zone"], index=["difference", "whole_zone"].index(current.mode), horizontal=True,
                         format_func=lambda m: "Trekk fra planene" if m == "difference" else "Hel sone når lite er regulert")
