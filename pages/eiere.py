@@ -57,10 +57,13 @@ with st.form("manual_owner"):
     name = st.text_input("Navn")
     kind = st.radio("Type", owners.KINDS, horizontal=True)
     address = st.text_input("Postadresse")
-    share = st.text_input("Andel (f.eks. 1/2)")
+    share = st.text_input("Andel (brøk eller prosent, f.eks. 1/2 eller 50 %)")
     if st.form_submit_button("Lagre eier") and parcel:
         if run(lambda: owners.add_owner(s, owners.Owner(*parcel, name, kind, address, share, "manuell")), "Lagring"):
+            st.session_state["eiere_saved"] = f"Lagret eieren på teig {parcel[1]}/{parcel[2]}."
             st.rerun()
+if saved := st.session_state.pop("eiere_saved", None):
+    st.success(saved)
 up = st.file_uploader("Importer eiere fra CSV (kommunenummer, gnr, bnr, navn, …)", type=["csv"])
 if up is not None and st.button("Importer CSV"):
     n = run_with_upload(up, lambda path: owners.import_csv(s, path), "Importen")

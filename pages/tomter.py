@@ -29,9 +29,9 @@ st.caption(f"{len(chosen)} av {len(lots)} tomter, {daa} daa — klikk en rad for
 if chosen.empty:
     st.info("Ingen tomter med dette utvalget.")
     st.stop()
-table = queries.shortlist(chosen)
+table = queries.shortlist(chosen, queries.dwellings_by_lot(s, k.kommunenummer))
 event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key="tomter_table",
-                     column_config={"Poeng": st.column_config.NumberColumn(format="%d"),
+                     column_config={"Poeng": st.column_config.NumberColumn(format="%d"), "Boliger": st.column_config.NumberColumn(format="%d"),
                                     "Daa": st.column_config.NumberColumn(format="%.1f")})
 rows = event.selection.rows if event is not None else []
 if rows:

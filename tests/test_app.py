@@ -216,7 +216,8 @@ def test_shortlist_filters_carry_into_the_export(demo_copy: Path, monkeypatch) -
     at = open_page("tomter.py", kommune="3207", klasse="A")
     assert not at.exception
     table = at.dataframe[0].value
-    assert list(table.columns[:4]) == ["Klasse", "Poeng", "Daa", "Adresse"]
+    assert list(table.columns[:5]) == ["Klasse", "Poeng", "Daa", "Boliger", "Adresse"]
+    assert table["Boliger"].notna().all() and (table["Boliger"] > 0).all()
     assert len(table) == n_a and set(table["Klasse"]) == {"A"}
     assert not table["Flagg"].str.contains("_").any() and not table["Formål"].str.fullmatch(r"\d+").any()
     next(m for m in at.multiselect if m.label == "Klasse").set_value(["A", "B"]).run()
@@ -265,3 +266,42 @@ def test_pipeline_board_shows_every_lot_per_status(demo_copy: Path, monkeypatch)
     assert labels[0] == f"Ny ({len(ids) - 3})" and "I dialog (3)" in labels
     tables = {len(d.value) for d in at.dataframe}
     assert len(ids) - 3 in tables and 3 in tables  # every lot, not the first eight
+
+
+def test_lot_panel_lists_its_plans_with_register_links(demo_copy: Path) -> None:
+    """Issue 15: plan ids link to the plan register (the source's link, else arealplaner.no's plan page)."""
+    import json
+
+    from tomte.store import open_store
+    from ui import queries
+
+    s = open_store(demo_copy)
+    lot, exp = next((r["lot_id"], json.loads(r["explanation"])) for r in s.rows(
+        "SELECT lot_id, explanation FROM lots WHERE kommunenummer = '3207' AND active = 1") if json.loads(r["explanation"]).get("cut_by"))
+    first, *rest = [p["planid"] for p in exp["cut_by"]]
+    s.execute("UPDATE rp_areas SET link = 'https://planinnsyn.example/plan/' || planid WHERE kommunenummer = '3207' AND planid = ?", (first,))
+    table = queries.lot_plans(s, lot)
+    row = table[table["Plan"] == first].iloc[0]
+    assert row["Les planen"] == f"https://planinnsyn.example/plan/{first}" and row["Kilde"] == "planregisteret"
+    assert row["Forhold"] == "trukket fra sonen" and row["Status"]
+    for other in rest:
+        guess = table[table["Plan"] == other].iloc[0]
+        assert guess["Les planen"] == ("https://www.arealplaner.no/nordrefollo3207/gi?funksjon=VisPlan&kommunenummer=3207"
+                                       f"&planidentifikasjon={other}") and "antatt" in guess["Kilde"]
+
+
+def test_map_layers_in_words_and_a_kommune_without_lots(demo_copy: Path) -> None:
+    """Issue 15: Kart crashed with KeyError 'tier' on a kommune without lots; layers showed raw codes."""
+    from tomte import mapdata
+    from tomte.store import open_store
+
+    s = open_store(demo_copy)
+    assert mapdata.lots_geojson(s, "3203", ["A", "B"]) == {"type": "FeatureCollection", "features": []}
+    assert mapdata.lots_geojson(s, "3203") == {"type": "FeatureCollection", "features": []}
+    some = mapdata.lots_geojson(s, "3207", ["A"])
+    assert some["features"] and {f["properties"]["tier"] for f in some["features"]} == {"A"}
+    zones = mapdata.layer_geojson(s, "3207", "zones")["features"]
+    assert zones and all(re.fullmatch(r"\d{3,4} \D.+", f["properties"]["navn"]) for f in zones)
+    assert {f["properties"]["status"] for f in zones} <= {"Nåværende", "Framtidig", "Videreutvikling av nåværende"}
+    boundary = mapdata.boundary_geojson(s, "3207")["features"]
+    assert len(boundary) == 1 and boundary[0]["properties"]["navn"] == "Nordre Follo"

@@ -193,3 +193,29 @@ def test_three_lots_picked_in_a_row_each_note_lands_on_the_lot_shown(app: str, p
     landed = {r["note"]: r["lot_id"] for r in open_store(demo_copy).rows(
         "SELECT note, lot_id FROM crm_events WHERE note LIKE 'Nettlesernotat %'")}
     assert landed == {"Nettlesernotat 0": ids[4], "Nettlesernotat 1": ids[1], "Nettlesernotat 2": ids[5]}
+
+
+def test_click_a_lot_on_the_map_opens_its_panel_without_moving_the_map(app: str, page) -> None:
+    """Issue 15: the lot's panel beside the map; a click must not rebuild and re-zoom the map."""
+    find_map = "for (const k in window) { const v = window[k]; if (v && window.L && v instanceof window.L.Map) { m = v; } }"
+    view_js = "() => { let m = null; " + find_map + " return [m.getZoom(), m.getCenter().lat.toFixed(4), m.getCenter().lng.toFixed(4)]; }"
+    page.goto(app + "/kart?kommune=3207")
+    frame = map_frame(page)
+    frame.wait_for_selector("path.leaflet-interactive", timeout=60_000)
+    # The analyst zooms in on a lot, as one does; a map rebuilt by the click would jump back to the kommune.
+    frame.evaluate("() => { let m = null; " + find_map + " const b = document.querySelectorAll('path.leaflet-interactive')[20]; "
+                   "const r = b.getBoundingClientRect(); m.setZoomAround(m.containerPointToLatLng([r.x + r.width / 2, r.y + r.height / 2]), "
+                   "m.getZoom() + 2, {animate: false}); }")
+    page.wait_for_timeout(800)
+    before = frame.evaluate(view_js)
+    target = frame.locator("path.leaflet-interactive").nth(20)
+    target.click(force=True)
+    page.wait_for_url("**lot=3207-**", timeout=30_000)
+    lot = page.url.split("lot=")[1].split("&")[0]
+    page.get_by_role("heading", name=f"Tomt {lot}").wait_for(timeout=30_000)
+    assert page.get_by_text("Hvorfor denne tomten?").is_visible()
+    page.wait_for_timeout(1500)
+    frame = map_frame(page)
+    assert frame.evaluate(view_js) == before, "the map kept its view after the click"
+    box = page.get_by_role("heading", name=f"Tomt {lot}").bounding_box()
+    assert box and box["y"] < 900, "the panel is beside the map, not below the fold"

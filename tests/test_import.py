@@ -321,3 +321,16 @@ def test_bergen_arcgis_export_attributes() -> None:
     attrs = Attrs(doc["features"][0]["properties"])
     assert (attrs.get("planid"), attrs.get("planstatus"), attrs.get("plantype"), attrs.get("kommunenummer")) == ("65270000", 3, 20, 4601)
     assert parse_date(attrs.get("ikrafttredelsesdato")) == "2019-06-19"
+
+
+def test_nap_plan_register_link_is_kept_and_only_as_a_web_address(tmp_path: Path) -> None:
+    """Issue 15: plan ids link to the plan register; NAP's ``link`` attribute points into it."""
+    _, rp, _ = to_plan_frames(read_plan_file(shared("nap-wms-gfi/nap-gfi-vn2-bergen-167-714.json")), "reguleringsplan")
+    assert len(rp) and rp["link"].str.startswith("https://www.arealplaner.no/bergen4601/gi?funksjon=VisPlan").all()
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"objekttypenavn": "RpOmråde", "planidentifikasjon": "1", "planstatus": "3", "link": "javascript:alert(1)"},
+         "geometry": {"type": "Polygon", "coordinates": [[[10.8, 59.7], [10.81, 59.7], [10.81, 59.71], [10.8, 59.7]]]}}]}
+    path = tmp_path / "rp.geojson"
+    path.write_text(json.dumps(doc))
+    _, rp, _ = to_plan_frames(read_plan_file(path), "reguleringsplan")
+    assert rp["link"].isna().all()  # not a web address: no link

@@ -174,3 +174,19 @@ def test_making_letters_again_keeps_the_outreach_dates(demo_copy: Path) -> None:
     assert s.rows("SELECT step, due FROM outreach WHERE owner_id = ? ORDER BY step", (first,)) == before
     assert s.scalar("SELECT COUNT(*) FROM outreach WHERE owner_id = ?", (later,)) == len(owners.OUTREACH_STEPS)
     assert owners.start_outreach_for_lots(s, [lot]) == 0
+
+
+def test_owner_share_is_a_fraction_or_percent(store, tmp_path: Path) -> None:
+    """Issue 15: a manual owner was saved silently with the share «halvparten»."""
+    assert [owners.normalise_share(v) for v in ["1/2", "50 %", "0,25", "100%", "", "2/6", " 1 / 3 "]] == \
+        ["1/2", "1/2", "1/4", "1/1", "", "1/3", "1/3"]
+    for bad in ["halvparten", "3/2", "120 %", "0", "1/0", "-1/2"]:
+        with pytest.raises(InvalidData, match="Andelen"):
+            owners.normalise_share(bad)
+    with pytest.raises(InvalidData, match="Andelen «halvparten»"):
+        owners.add_owner(store, owners.Owner("3207", 1, 1, 0, 0, "Kari", share="halvparten"))
+    bad_csv = tmp_path / "eiere.csv"
+    bad_csv.write_text("kommunenummer;gnr;bnr;navn;andel\n3207;1;1;Ola;1/2\n3207;1;2;Per;mye\n")
+    with pytest.raises(InvalidData, match="Linje 3"):
+        owners.import_csv(store, bad_csv)
+    assert store.scalar("SELECT COUNT(*) FROM owners") == 0  # nothing from a bad file

@@ -94,7 +94,13 @@ def layer_geojson(store: Store, kommunenummer: str, layer: str, bbox: tuple[floa
     }
     if layer not in queries:
         raise ValueError(layer)
-    return _geojson(store.read_frame(queries[layer], params), simplify_m)
+    frame = store.read_frame(queries[layer], params)
+    if layer == "zones" and len(frame):  # the analyst reads the purpose and status, not their codes (issue 15)
+        from tomte import codes
+
+        frame["navn"] = [f"{c} {codes.arealformal_name(c)}" for c in frame["navn"]]
+        frame["status"] = [codes.AREALBRUKSSTATUS.get(str(c), "") for c in frame["status"]]
+    return _geojson(frame, simplify_m)
 
 
 def lot_bbox(store: Store, lot_id: str, margin: float = 200.0) -> tuple[float, float, float, float] | None:

@@ -54,8 +54,33 @@ class Owner:
     source: str = "manuell"
 
 
+def normalise_share(text: str | None) -> str:
+    """An ownership share as a fraction, as the Matrikkel writes it: ``1/2``, ``50 %`` → ``1/2``, ``0,25`` → ``1/4``,
+    ``100 %`` → ``1/1``; empty stays empty (unknown). Anything else («halvparten», ``3/2``, ``120 %``) is refused."""
+    from fractions import Fraction
+
+    raw = str(text or "").strip().replace(" ", "").replace("\u00a0", "")
+    if not raw:
+        return ""
+    try:
+        if "/" in raw:
+            top, bottom = raw.split("/", 1)
+            value = Fraction(int(top), int(bottom))
+        elif raw.endswith("%"):
+            value = Fraction(raw[:-1].replace(",", ".")) / 100
+        else:
+            value = Fraction(raw.replace(",", "."))
+    except (ValueError, ZeroDivisionError):
+        raise InvalidData(f"Andelen «{text}» er ikke en brøk eller prosent; skriv f.eks. 1/2, 50 % eller 0,5.") from None
+    if not 0 < value <= 1:
+        raise InvalidData(f"Andelen «{text}» må være mellom 0 og 1 (0 og 100 %).")
+    value = value.limit_denominator(10_000)
+    return f"{value.numerator}/{value.denominator}"
+
+
 def add_owner(store: Store, owner: Owner) -> int:
-    """Store an owner (manual entry, CSV import or Matrikkel look-up; same data model)."""
+    """Store an owner (manual entry, CSV import or Matrikkel look-up; same data model); the share is
+    checked and written as a fraction (:func:`normalise_share`)."""
     name = clean_name(owner.name)
     if not name:
         raise InvalidData("Eieren må ha et navn.")
@@ -66,7 +91,7 @@ def add_owner(store: Store, owner: Owner) -> int:
             "INSERT INTO owners (kommunenummer, gnr, bnr, fnr, snr, name, kind, address, share, source, reserved, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
             (owner.kommunenummer, owner.gnr, owner.bnr, owner.fnr, owner.snr, name, owner.kind, owner.address.strip(),
-             owner.share, owner.source, now()))
+             normalise_share(owner.share), owner.source, now()))
     return int(cur.lastrowid)
 
 
@@ -92,17 +117,21 @@ def import_csv(store: Store, path: str | Path) -> int:
     rows = list(csv.DictReader(text.splitlines(), dialect=dialect))
     if not rows or not {"kommunenummer", "gnr", "bnr", "navn"} <= set(rows[0]):
         raise InvalidData("CSV-filen må ha kolonnene kommunenummer, gnr, bnr og navn (og gjerne fnr, snr, type, adresse, andel).")
-    count = 0
-    for i, row in enumerate(rows, start=2):
+    parsed = []
+    for i, row in enumerate(rows, start=2):  # every line is checked before any is stored: a bad file stores nothing
         try:
             owner = Owner(str(row["kommunenummer"]).zfill(4), int(row["gnr"]), int(row["bnr"]), int(row.get("fnr") or 0),
                           int(row.get("snr") or 0), row["navn"], (row.get("type") or "person").strip().lower(),
-                          row.get("adresse") or "", row.get("andel") or "", "csv")
+                          row.get("adresse") or "", normalise_share(row.get("andel")), "csv")
         except ValueError as exc:
             raise InvalidData(f"Linje {i} i CSV-filen: gnr/bnr må være tall ({exc}).") from exc
-        add_owner(store, owner)
-        count += 1
-    return count
+        except InvalidData as exc:
+            raise InvalidData(f"Linje {i} i CSV-filen: {exc}") from exc
+        parsed.append(owner)
+    with store.transaction():
+        for owner in parsed:
+            add_owner(store, owner)
+    return len(parsed)
 
 
 def set_reserved(store: Store, owner_id: int, reserved: bool) -> None:

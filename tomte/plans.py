@@ -7,6 +7,7 @@ transaction, so a failed fetch or import never leaves a kommune half-updated.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import geopandas as gpd
@@ -21,8 +22,23 @@ KP_COLUMNS = [
 ]
 RP_COLUMNS = [
     "area_key", "planid", "plannavn", "planstatus", "plantype", "vertikalniva",
-    "ikrafttredelsesdato", "oppdateringsdato", "repaired",
+    "ikrafttredelsesdato", "oppdateringsdato", "repaired", "link",
 ]
+
+
+def register_link(kommunenummer: str, kommune_navn: str | None, planid: str | None, link: str | None = None) -> tuple[str, str] | None:
+    """Where to read a plan: (label, URL). The source's own ``link`` (NAP's points into the kommune's
+    plan register) when there is one; otherwise arealplaner.no's plan page, with the address built
+    the way NAP's links for Bergen are (``/bergen4601/gi?funksjon=VisPlan&kommunenummer=…&planidentifikasjon=…``,
+    seen in ``shared/data/real/nap-wms-gfi``). That pattern is verified for one kommune only, and
+    some kommuner use other registers, so such a link is labelled as a guess."""
+    if link:
+        return "planregisteret", link
+    if not planid:
+        return None
+    slug = re.sub(r"[^a-z]", "", (kommune_navn or "").lower().replace("æ", "ae").replace("ø", "o").replace("å", "a"))
+    return ("arealplaner.no (antatt adresse)",
+            f"https://www.arealplaner.no/{slug}{kommunenummer}/gi?funksjon=VisPlan&kommunenummer={kommunenummer}&planidentifikasjon={planid}")
 
 
 def empty_frame(columns: list[str]) -> gpd.GeoDataFrame:
@@ -32,7 +48,7 @@ def empty_frame(columns: list[str]) -> gpd.GeoDataFrame:
 
 def _records(frame: gpd.GeoDataFrame, columns: list[str], kommunenummer: str, source: str, synthetic: bool) -> list[dict]:
     out = []
-    for row in frame[columns].itertuples(index=False):
+    for row in frame.reindex(columns=columns).itertuples(index=False):  # a reader without a column (link) gives None
         rec = {c: (None if pd.isna(v) else v) for c, v in zip(columns, row, strict=True)}
         rec["repaired"] = int(bool(rec.get("repaired")))
         rec.update(kommunenummer=kommunenummer, source=source, synthetic=int(synthetic))

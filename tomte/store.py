@@ -188,6 +188,11 @@ CREATE TABLE notifications (
     channels TEXT);
 """
 
+# 7: the plan register link of a reguleringsplan (NAP's ``link``, e.g. arealplaner.no), for the map panel (issue 15).
+_M7_SQL = """
+ALTER TABLE rp_areas ADD COLUMN link TEXT;
+"""
+
 Migration = tuple[int, str, Sequence[tuple[str, str]]]
 MIGRATIONS: list[Migration] = [
     (1, _M1_SQL, [(t, "MULTIPOLYGON") for t in GEOMETRY_TABLES]),
@@ -196,6 +201,7 @@ MIGRATIONS: list[Migration] = [
     (4, _M4_SQL, []),
     (5, _M5_SQL, []),
     (6, _M6_SQL, []),
+    (7, _M7_SQL, []),
 ]
 
 

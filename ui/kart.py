@@ -63,10 +63,13 @@ def _local_only(root: folium.Map) -> None:
 
 
 def build_map(lots: dict[str, Any], layers: dict[str, dict[str, Any]], background: str, bounds: list[list[float]] | None,
-              near: dict[str, Any] | None = None, selected: str | None = None, boundary: dict[str, Any] | None = None) -> folium.Map:
-    """A map with the lots (coloured by tier; dots for a large kommune) and the chosen context layers.
+              boundary: dict[str, Any] | None = None) -> folium.Map:
+    """The base map: the lots coloured by tier (dots for a large kommune), the chosen context layers, the
+    kommune boundary, legend and scale.
 
-    ``near`` adds lot polygons around the selected lot when the kommune is drawn as dots.
+    Nothing here depends on the selected lot: streamlit-folium redraws the map only when its
+    JavaScript changes, so a click that selects a lot no longer rebuilds the map and re-zooms it
+    (issue 15); the selection is drawn by :func:`selection_layer` into the map as it stands.
     """
     n = len(lots["features"]) + sum(len(v["features"]) for v in layers.values())
     m = folium.Map(location=[59.7, 10.8], zoom_start=11, tiles=None, prefer_canvas=n >= CANVAS_FROM, control_scale=False)
@@ -80,16 +83,7 @@ def build_map(lots: dict[str, Any], layers: dict[str, dict[str, Any]], backgroun
         style = LAYER_STYLES[name]
         folium.GeoJson(data, name=LAYER_NAMES.get(name, name), style_function=lambda _f, s=style: s,
                        tooltip=folium.GeoJsonTooltip(["navn", "status"], labels=False) if data["features"] else None).add_to(m)
-    as_dots = bool(lots["features"]) and lots["features"][0]["geometry"]["type"] == "Point"
-    for data, name in ((lots, "tomter"), *(((near, "tomter nær valgt"),) if near and as_dots else ())):
-        dots = bool(data["features"]) and data["features"][0]["geometry"]["type"] == "Point"
-        folium.GeoJson(
-            data, name=LAYER_NAMES[name],
-            marker=folium.CircleMarker(radius=4, fill=True, weight=1) if dots else None,
-            on_each_feature=_tier_style(selected, dots),
-            tooltip=folium.GeoJsonTooltip(["lot_id", "tier", "score", "daa", "status"],
-                                          aliases=["Tomt", "Klasse", "Poeng", "Daa", "Status"]) if data["features"] else None,
-        ).add_to(m)
+    _lots_layer(lots, LAYER_NAMES["tomter"]).add_to(m)
     m.add_child(_MetricScaleAndLegend([(TIER_COLOURS[t], TIER_LABELS[t]) for t in ("A", "B", "C", "D", None)]))
     if layers:
         folium.LayerControl(collapsed=True).add_to(m)
@@ -97,6 +91,34 @@ def build_map(lots: dict[str, Any], layers: dict[str, dict[str, Any]], backgroun
         m.fit_bounds(bounds)
     _local_only(m)
     return m
+
+
+def _lots_layer(data: dict[str, Any], name: str, selected: str | None = None) -> folium.GeoJson:
+    dots = bool(data["features"]) and data["features"][0]["geometry"]["type"] == "Point"
+    return folium.GeoJson(
+        data, name=name,
+        marker=folium.CircleMarker(radius=4, fill=True, weight=1) if dots else None,
+        on_each_feature=_tier_style(selected, dots),
+        tooltip=folium.GeoJsonTooltip(["lot_id", "tier", "score", "daa", "status"],
+                                      aliases=["Tomt", "Klasse", "Poeng", "Daa", "Status"]) if data["features"] else None,
+    )
+
+
+def selection_layer(lots: dict[str, Any], selected: str | None, near: dict[str, Any] | None,
+                    parcels: dict[str, Any] | None) -> folium.FeatureGroup:
+    """What belongs to the selected lot, added to the drawn map without redrawing it: the lots around it as
+    polygons (when the kommune is drawn as dots), its outline in black, and its parcels when asked for."""
+    group = folium.FeatureGroup(name="Valgt tomt")
+    if near and near["features"]:
+        _lots_layer(near, LAYER_NAMES["tomter nær valgt"], selected).add_to(group)
+    if parcels and parcels["features"]:
+        folium.GeoJson(parcels, name=LAYER_NAMES["parcels"], style_function=lambda _f: LAYER_STYLES["parcels"], interactive=False).add_to(group)
+    chosen = [f for f in (near or lots)["features"] if f["properties"].get("lot_id") == selected and f["geometry"]["type"] != "Point"]
+    if chosen:
+        folium.GeoJson({"type": "FeatureCollection", "features": chosen}, name="Valgt tomt", interactive=False,
+                       style_function=lambda _f: {"color": "#000000", "weight": 4, "fill": False}).add_to(group)
+    _local_only(group)
+    return group
 
 
 def _tier_style(selected: str | None, dots: bool) -> JsCode:

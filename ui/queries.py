@@ -45,14 +45,15 @@ def lots(store: Store, kommunenummer: str, lot_id: str | None = None) -> pd.Data
     return pd.DataFrame(lot_rows(store, kommunenummer, lot_id=lot_id))
 
 
-def shortlist(frame: pd.DataFrame) -> pd.DataFrame:
-    """The lots as the analyst reads them: tier, score, daa, address, purpose and flags in words."""
+def shortlist(frame: pd.DataFrame, homes: dict[str, int] | None = None) -> pd.DataFrame:
+    """The lots as the analyst reads them: tier, score, daa, dwellings, address, purpose and flags in words."""
     from tomte import codes
 
     return pd.DataFrame({
         "Klasse": frame["tier"].fillna("–"),
         "Poeng": frame["score"].round(0),
         "Daa": (frame["area_m2"] / 1000).round(1),
+        "Boliger": [(homes or {}).get(lot) for lot in frame["lot_id"]],
         "Adresse": frame["adresse"].fillna(""),
         "Formål": [codes.arealformal_name(f) for f in frame["arealformal"]],
         "Status i KP": frame["arealbruksstatus"].map(lambda c: codes.AREALBRUKSSTATUS.get(str(c), "")),
@@ -61,6 +62,13 @@ def shortlist(frame: pd.DataFrame) -> pd.DataFrame:
         "Siste notat": frame["latest_note"].fillna(""),
         "Tomt": frame["lot_id"],
     })
+
+
+def dwellings_by_lot(store: Store, kommunenummer: str) -> dict[str, int]:
+    """The dwellings the last scoring estimated per active lot."""
+    return {r["lot_id"]: int(r["n"]) for r in store.rows(
+        "SELECT lot_id, json_extract(score_detail, '$.dwellings') AS n FROM lots WHERE kommunenummer = ? AND active = 1 "
+        "AND score_detail IS NOT NULL", (kommunenummer,)) if r["n"] is not None}
 
 
 def selected(frame: pd.DataFrame, choice: Any) -> pd.DataFrame:
@@ -185,6 +193,32 @@ def addresses(store: Store, kommunenummer: str) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame({"Adresse": []})
     return frame.set_index("lot_id")[["adresse"]].rename(columns={"adresse": "Adresse"}).fillna("")
+
+
+def lot_plans(store: Store, lot_id: str) -> pd.DataFrame:
+    """The reguleringsplaner behind a lot (those subtracted from its zone and those in progress over it), with a
+    link to where the plan can be read."""
+    from tomte import codes
+    from tomte.store import loads
+
+    row = store.rows("SELECT l.kommunenummer, l.explanation, k.navn FROM lots l LEFT JOIN kommuner k USING (kommunenummer) "
+                     "WHERE l.lot_id = ?", (lot_id,))
+    if not row:
+        return pd.DataFrame()
+    knr, exp, navn = row[0]["kommunenummer"], loads(row[0]["explanation"], {}), row[0]["navn"]
+    refs = [(p, "trukket fra sonen") for p in exp.get("cut_by", [])] + [(p, "under arbeid over tomten") for p in exp.get("in_progress", [])]
+    ids = sorted({str(p.get("planid")) for p, _ in refs if p.get("planid")})
+    links = {r["planid"]: r["link"] for r in store.rows(
+        f"SELECT planid, MAX(link) AS link FROM rp_areas WHERE kommunenummer = ? AND planid IN ({','.join('?' * len(ids))}) GROUP BY planid",
+        (knr, *ids))} if ids else {}
+    out = []
+    for plan, role in refs:
+        planid = str(plan.get("planid") or "")
+        where = plans.register_link(knr, navn, planid or None, links.get(planid))
+        out.append({"Plan": planid or "uten id", "Navn": plan.get("plannavn") or "", "Status": codes.PLANSTATUS.get(str(plan.get("planstatus")), "ukjent"),
+                    "Vedtatt": str(plan.get("ikrafttredelsesdato") or "")[:4], "Forhold": role,
+                    "Les planen": where[1] if where else None, "Kilde": where[0] if where else ""})
+    return pd.DataFrame(out).drop_duplicates(["Plan", "Forhold"]) if out else pd.DataFrame()
 
 
 def dwellings(store: Store, lot_id: str) -> int | None:

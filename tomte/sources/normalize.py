@@ -36,6 +36,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "vertikalniva": ("vertikalniva", "vertniv"),
     "planid": ("arealplanid.planidentifikasjon", "nasjonalarealplanid.planidentifikasjon", "planidentifikasjon", "planid"),
     "plannavn": ("plannavn",),
+    "link": ("link", "lenke", "planlenke"),
     "omradenavn": ("omradenavn", "feltnavn", "feltbetegnelse"),
     "beskrivelse": ("beskrivelse",),
     "utnyttingstype": ("utnytting.utnyttingstype", "utnyttingstype"),
@@ -48,6 +49,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "kommunenummer": ("arealplanid.kommunenummer", "nasjonalarealplanid.administrativenhet.kommunenummer",
                       "kommunenummer", "komm"),
 }
+
+
+def _http_link(value: Any) -> str | None:
+    """A plan register link when it is an http(s) URL (anything else is not shown as a link)."""
+    text = str(value or "").strip()
+    return text if text.lower().startswith(("https://", "http://")) else None
 
 
 def fold(key: str) -> str:
@@ -191,6 +198,7 @@ def to_plan_frames(features: Iterable[RawFeature], role_hint: str | None = None)
                 "vertikalniva": code(attrs.get("vertikalniva")),
                 "ikrafttredelsesdato": parse_date(pick("ikrafttredelsesdato")),
                 "oppdateringsdato": parse_date(pick("oppdateringsdato")), "repaired": int(repaired),
+                "link": _http_link(pick("link")),
             })
             rp_geoms.append(geom)
             counts["rp"] += 1
