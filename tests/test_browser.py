@@ -219,3 +219,18 @@ def test_click_a_lot_on_the_map_opens_its_panel_without_moving_the_map(app: str,
     assert frame.evaluate(view_js) == before, "the map kept its view after the click"
     box = page.get_by_role("heading", name=f"Tomt {lot}").bounding_box()
     assert box and box["y"] < 900, "the panel is beside the map, not below the fold"
+
+
+def test_every_page_opens_a_never_analysed_kommune_by_link(app: str, page) -> None:
+    """Issue 15: on every page, a link to Asker (no data) shows Asker and what to do, never an exception."""
+    from ui.nav import PAGES
+
+    for _, title, slug in PAGES:
+        page.goto(f"{app}/{slug}?kommune=3203")
+        page.get_by_role("heading", name=title.split(" – ")[0]).first.wait_for(timeout=60_000)
+        page.wait_for_timeout(1200)
+        body = page.locator("section.main, [data-testid='stMain']").first.inner_text()
+        assert "Traceback" not in body and "Error" not in body and "KeyError" not in body, (slug, body[:300])
+        if slug not in ("oversikt", "endringer", "eiere"):
+            assert "Asker" in body, (slug, body[:300])
+            assert "Kommuner" in body, (slug, body[:300])  # says where to go next

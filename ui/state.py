@@ -180,6 +180,8 @@ def page(title: str) -> tuple[Store, kommuner.Kommune]:
         st.stop()
         raise SystemExit  # unreachable
     st.set_page_config(page_title=f"{title} · {k.navn} – tomte")  # the browser tab names page and kommune (issue 15)
+    # On a phone the sidebar is folded away: say which kommune this is and where to change it.
+    st.caption(f"Kommune: **{k.navn} ({k.kommunenummer})** — bytt i sidemenyen (» øverst til venstre på smal skjerm).")
     synthetic_notice(k.kommunenummer)
     return s, k
 
