@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from tomte import pipeline, profiles
-from tomte.scoring import AREA_PER_DWELLING_PRESETS, FACTOR_NAMES, FACTORS, score
+from tomte.scoring import AREA_PER_DWELLING_PRESETS, CURVE_PRESETS, FACTOR_NAMES, FACTORS, score, with_curves
 from ui import cached, queries
 from ui.state import held_choice, page, run, safe_md, settings
 
@@ -16,6 +16,9 @@ c1, c2 = st.columns(2)
 profile = held_choice("Profil", names, "vekter_profil", param="profil", where=c1)
 area_label = c2.radio("Tomteareal per bolig", [f"{v:.0f} m² ({n})" for n, v in AREA_PER_DWELLING_PRESETS.items()], horizontal=True)
 m2 = float(area_label.split()[0])
+curves = st.radio("Poengkurver", list(CURVE_PRESETS), horizontal=True, key="vekter_kurver",
+                  help="Standard: logaritmiske kurver som skiller 5–1 000 boliger, 2–300 daa og 200 m–10 km til sentrum. "
+                       "Som skrevet: masterdokumentets formler (10 boliger og 5 daa gir full score).")
 base = profiles.load(s, profile)
 # Weights as shares of 100, kept in the URL (?vekter=25,15,20,20,10,10,0) so a reload or a shared link keeps them.
 linked = queries.weights_from_url(st.query_params.get("vekter"), FACTORS)
@@ -36,7 +39,7 @@ if stored:
     st.caption("Lagret på kommunens tomter nå (siste «Bruk»): " + ", ".join(
         f"{FACTOR_NAMES.get(f, f).lower()} {queries.tall(v)}" for f, v in stored.items()) + ".")
 
-table = cached.factor_table(str(settings().db_path), k.kommunenummer, m2, cached.data_version(k.kommunenummer))
+table = cached.factor_table(str(settings().db_path), k.kommunenummer, m2, cached.data_version(k.kommunenummer), curves)
 if table is None:
     st.info("Ingen tomter med poeng ennå; kjør analysen under «Kommuner».")
     st.stop()
@@ -55,6 +58,14 @@ bins = [f"{b}–{b + 10}" for b in range(0, 100, 10)]
 hist = pd.cut(ranking["Poeng"], bins=list(range(0, 101, 10)), labels=bins, include_lowest=True).value_counts().reindex(bins, fill_value=0)
 right.bar_chart(pd.DataFrame({"tomter": hist.values}, index=bins))
 
+st.subheader("Hvordan faktorene fordeler seg")
+spread = queries.factor_spread(table.values, [FACTOR_NAMES[f] for f in FACTORS])
+st.dataframe(spread, hide_index=True, width="stretch")
+flat = spread[spread["Skiller"] == "nei"]["Faktor"].tolist()
+if flat:
+    st.caption("Flat faktor: " + ", ".join(flat) + " gir (nesten) alle tomtene samme verdi her og rangerer dem ikke; "
+               "vekten den har, løfter eller senker alle likt.")
+
 with st.form("lagre_profil"):
     name = st.text_input("Lagre vektene som profil", value="" if profile in AREA_PER_DWELLING_PRESETS else profile)
     if st.form_submit_button("Lagre profil") and run(lambda: profiles.save(s, name, weights), "Lagring"):
@@ -62,7 +73,7 @@ with st.form("lagre_profil"):
 if st.button("Bruk vektene på kommunens tomter (lagres)"):
     from dataclasses import replace
 
-    scoring = replace(settings().scoring, weights=weights, m2_per_dwelling=m2)
+    scoring = with_curves(replace(settings().scoring, weights=weights, m2_per_dwelling=m2), curves)
     n = run(lambda: pipeline.score_kommune(s, k.kommunenummer, scoring), "Poengberegningen")
     if n is not None:
         st.success(f"{n} tomter har fått nye poeng.")

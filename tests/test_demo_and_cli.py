@@ -98,3 +98,23 @@ def test_cli_differanse_options(demo_copy: Path, capsys) -> None:
     big = int(capsys.readouterr().out.split(":")[1].split()[0])
     assert infill > default > big
     assert main([*base, "--vedtatt-status", ""]) == 1
+
+
+def test_curve_preset_from_the_cli_and_bad_arguments_are_one_sentence(demo_copy: Path) -> None:
+    """Issue 16: the master document's literal curves stay reproducible (`analyse --kurver som-skrevet`); argparse's
+    English usage errors (exit 2) are one Norwegian sentence with exit 1 like every other bad input."""
+    from tests.test_owners import run_cli
+    from tomte.store import open_store
+
+    out = run_cli(demo_copy, "analyse", "--kommune", "3207", "--kurver", "som-skrevet")
+    assert out.returncode == 0, out.stderr
+    s = open_store(demo_copy)
+    literal_a = s.scalar("SELECT COUNT(*) FROM lots WHERE kommunenummer = '3207' AND active = 1 AND tier = 'A'")
+    assert run_cli(demo_copy, "analyse", "--kommune", "3207").returncode == 0
+    default_a = s.scalar("SELECT COUNT(*) FROM lots WHERE kommunenummer = '3207' AND active = 1 AND tier = 'A'")
+    total = s.scalar("SELECT COUNT(*) FROM lots WHERE kommunenummer = '3207' AND active = 1")
+    assert literal_a > total / 2 and default_a <= total / 4  # as written nearly everything is A; the default ranks
+    for args in (["analyse", "--kommune", "3207", "--kurver", "feil"], ["analyse"], ["export", "--kommune", "3207", "--format", "xls",
+                                                                                       "--out", "x.xls"]):
+        bad = run_cli(demo_copy, *args)
+        assert bad.returncode == 1 and bad.stderr.startswith("Feil: ") and "usage:" not in bad.stderr, bad.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,9 +25,11 @@ from tomte.scoring import (
     score,
     size,
     tier_of,
+    with_curves,
 )
 
 S = ScoringSettings()
+LITERAL = with_curves(S, "Masterdokument, som skrevet")
 
 
 def feats(**cols) -> pd.DataFrame:
@@ -52,7 +56,8 @@ def test_capacity_from_area_and_from_utnytting() -> None:
     assert n.iloc[3] == pytest.approx(94)              # 25 %-BYA × 3 floors = 7500 m² BRA / 80 = 93.75
     assert n.iloc[4] == 0 and "forbyr" in how.iloc[4]  # type 10: not allowed to build
     value, reason = capacity(f, S)
-    assert value.iloc[0] == pytest.approx(100 / 150) and reason.iloc[0] == "ca. 100 boliger (80 m² tomt per bolig)"
+    assert value.iloc[0] == pytest.approx(math.log(100 / 5) / math.log(1000 / 5)) and reason.iloc[0] == "ca. 100 boliger (80 m² tomt per bolig)"
+    assert capacity(f, LITERAL)[0].iloc[0] == 1.0  # the master document as written: 10 dwellings are full points
     assert dwellings(f, ScoringSettings(m2_per_dwelling=400))[0].iloc[0] == 20  # implementation plan preset
 
 
@@ -60,8 +65,11 @@ def test_size_centrality_conflict_infrastructure_political_owners() -> None:
     f = feats(area_m2=[25_000.0, 60_000.0], dist_centre_m=[500.0, 2750.0], centre_name=["Ski", None],
               free_share=[1.0, 0.75], constraints=["", "flomsone Flom 1"], dist_road_m=[0.0, 500.0], dist_stop_m=[750.0, np.nan],
               political=[0.8, 0.8], political_note=["vedtak 2025", "vedtak 2025"], n_owners=[1, 7], owners_basis=["eiere", "matrikkelenheter"])
-    assert list(size(f, S)[0]) == [0.5, 1.0] and size(f, S)[1].iloc[0] == "25,0 daa"
-    assert list(centrality(f, S)[0]) == [1.0, 0.5] and centrality(f, S)[1].iloc[0] == "500 m til sentrum (Ski)"
+    assert list(size(f, S)[0]) == pytest.approx([math.log(12.5) / math.log(150), math.log(30) / math.log(150)])
+    assert size(f, S)[1].iloc[0] == "25,0 daa"
+    assert list(centrality(f, S)[0]) == pytest.approx([1 - math.log(2.5) / math.log(50), 1 - math.log(13.75) / math.log(50)])
+    assert centrality(f, S)[1].iloc[0] == "500 m til sentrum (Ski)"
+    assert list(size(f, LITERAL)[0]) == [1.0, 1.0] and list(centrality(f, LITERAL)[0]) == [1.0, 0.5]
     assert list(conflict_free(f, S)[0]) == [1.0, 0.75] and "75 % fri" in conflict_free(f, S)[1].iloc[1]
     assert list(infrastructure(f, S)[0]) == [0.75, 0.5]  # (1 + 0.5) / 2; road only: 1 - 500/1000
     assert list(political(f, S)[0]) == [0.8, 0.8]
@@ -71,11 +79,13 @@ def test_size_centrality_conflict_infrastructure_political_owners() -> None:
 def test_hand_computed_score_and_points() -> None:
     f = feats(area_m2=[25_000.0], dist_centre_m=[2750.0], free_share=[1.0], dist_road_m=[0.0], dist_stop_m=[0.0],
               political=[0.5], n_owners=[1])
-    table = factor_table(f, S)
-    total, tiers, points = score(table, PRESETS["Masterdokument"])
-    # capacity 1.0*25 + size 0.5*15 + centrality 0.5*20 + conflict 1*20 + infra 1*10 + political 0.5*10 + owners*0 = 77.5
-    assert total[0] == pytest.approx(77.5) and tiers[0] == "B"
-    assert points[0, FACTORS.index("size")] == pytest.approx(7.5)
+    total, tiers, points = score(factor_table(f, LITERAL), PRESETS["Masterdokument"])
+    # as written: capacity 1*25 + size 1*15 + centrality 0.5*20 + conflict 1*20 + infra 1*10 + political 0.5*10 = 85
+    assert total[0] == pytest.approx(85) and tiers[0] == "A"
+    total, tiers, points = score(factor_table(f, S), PRESETS["Masterdokument"])
+    cap, siz, cen = math.log(312 / 5) / math.log(200), math.log(12.5) / math.log(150), 1 - math.log(13.75) / math.log(50)
+    assert total[0] == pytest.approx(cap * 25 + siz * 15 + cen * 20 + 20 + 10 + 0.5 * 10) and tiers[0] == "B"
+    assert points[0, FACTORS.index("size")] == pytest.approx(siz * 15)
 
 
 def test_unknown_factors_share_their_weight_and_say_ukjent() -> None:
@@ -84,7 +94,8 @@ def test_unknown_factors_share_their_weight_and_say_ukjent() -> None:
     assert np.isnan(table.values[0, FACTORS.index("centrality")])
     assert table.reasons[0, FACTORS.index("centrality")].startswith("ukjent")
     total, _, _ = score(table, PRESETS["Masterdokument"])
-    assert total[0] == pytest.approx((1.0 * 25 + 0.5 * 15) / (25 + 15) * 100)
+    cap, siz = math.log(312 / 5) / math.log(200), math.log(12.5) / math.log(150)
+    assert total[0] == pytest.approx((cap * 25 + siz * 15) / (25 + 15) * 100)
 
 
 def test_changing_one_weight_changes_the_ranking_in_the_expected_direction() -> None:
@@ -147,3 +158,31 @@ def test_political_will_set_and_imported(store, tmp_path) -> None:
                            [("2020", 60000.0), ("2025", 63000.0)])
     growth, first, last = political.population_growth(store, "3207")
     assert growth == pytest.approx(5.0) and (first, last) == ("2020", "2025")
+
+
+def test_curves_rank_across_the_realistic_range_and_the_literal_preset_does_not() -> None:
+    """Issue 16: 2–300 daa and 5–1,000 dwellings must give distinct points, saturating only at the top."""
+    daa = np.array([2, 5, 10, 20, 50, 100, 200, 300, 600], dtype=float)
+    f = feats(area_m2=list(daa * 1000), dist_centre_m=[200, 400, 800, 1600, 3200, 6400, 10_000, 12_000, 20_000])
+    cap, siz, cen = capacity(f, S)[0].to_numpy(), size(f, S)[0].to_numpy(), centrality(f, S)[0].to_numpy()
+    assert (np.diff(siz[:8]) > 0.05).all() and siz[0] == 0 and siz[7] == siz[8] == 1.0
+    assert (np.diff(cap[:5]) > 0.05).all() and cap[-1] == 1.0  # 25 … 7,500 dwellings at 80 m²
+    assert (np.diff(cen[:7]) < -0.05).all() and cen[0] == 1.0 and cen[6] == cen[7] == 0.0
+    literal = size(f, LITERAL)[0].to_numpy()
+    assert (literal[1:] == 1.0).all()  # as written, every lot from 5 daa up gets full points: it cannot rank
+    with pytest.raises(InvalidData, match="kurvesett"):
+        with_curves(S, "ukjent")
+
+
+def test_demo_shortlist_separates(demo_db) -> None:
+    """Issue 16: on the demo as it is, the default puts at most a quarter of each kommune in tier A, uses at least
+    three tiers, and gives most lots a score of their own."""
+    from tomte.store import open_store
+
+    s = open_store(demo_db)
+    for knr in ("3207", "3212", "3218"):
+        rows = s.rows("SELECT tier, ROUND(score, 1) AS score FROM lots WHERE kommunenummer = ? AND active = 1", (knr,))
+        tiers = [r["tier"] for r in rows]
+        assert tiers.count("A") <= len(rows) / 4, (knr, tiers.count("A"), len(rows))
+        assert len(set(tiers)) >= 3, knr
+        assert len({r["score"] for r in rows}) > len(rows) / 2, knr

@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tomte import __version__, crm, pipeline
 from tomte.analysis import lot_rows
@@ -41,8 +41,15 @@ DIFF_OPTIONS = {  # CLI option → DifferanseSettings field
 }
 
 
+CURVE_CHOICES = {"standard": "Standard (logaritmisk)", "som-skrevet": "Masterdokument, som skrevet"}
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env(args.db)
+    if getattr(args, "kurver", None):
+        from tomte.scoring import with_curves
+
+        settings = replace(settings, scoring=with_curves(settings.scoring, CURVE_CHOICES[args.kurver]))
     options: dict[str, Any] = {}
     for opt, field in DIFF_OPTIONS.items():
         value = getattr(args, opt, None)
@@ -199,9 +206,31 @@ def cmd_purge_owners(args, settings, say) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with tomte's contract for bad input: one Norwegian ``Feil:`` sentence and exit 1 (not usage text
+    in English and exit 2). ``--help`` is unchanged."""
+
+    def error(self, message: str) -> NoReturn:
+        import re
+
+        text = message
+        for pattern, norsk in (
+            (r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)", r"Ugyldig verdi «\2» for \1; velg en av \3."),
+            (r"the following arguments are required: (.*)", r"Mangler \1."),
+            (r"unrecognized arguments: (.*)", r"Ukjent argument: \1."),
+            (r"argument (\S+): invalid (\w+) value: '([^']*)'", r"Ugyldig verdi «\3» for \1 (ventet et tall)."),
+            (r"argument (\S+): expected one argument", r"\1 trenger en verdi."),
+        ):
+            if re.fullmatch(pattern, message):
+                text = re.sub(pattern, norsk, message)
+                break
+        print(f"Feil: {text} Se `{self.prog} --help`.", file=sys.stderr)
+        raise SystemExit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to render ``--help``)."""
-    p = argparse.ArgumentParser(prog="python -m tomte", description="tomte: finn byggbar tomtegrunn for sosial boligbygging.")
+    p = _Parser(prog="python -m tomte", description="tomte: finn byggbar tomtegrunn for sosial boligbygging.")
     p.add_argument("--db", help="SpatiaLite-fil (standard: $TOMTE_DB eller data/tomte.sqlite)")
     p.add_argument("--quiet", action="store_true", help="ingen fremdriftsmeldinger")
     p.add_argument("--debug", action="store_true", help="vis full feilsporing ved uventede feil")
@@ -234,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("analyse", help="beregn differansen (boligsoner minus vedtatte reguleringsplaner) fra lagrede data")
     s.add_argument("--kommune", required=True)
     s.add_argument("--fortetting", action="store_true", help="ta med nåværende boligsoner (arealbruksstatus 1)")
+    s.add_argument("--kurver", choices=list(CURVE_CHOICES),
+                   help="poengkurver: standard (logaritmisk, skiller 5–1000 boliger og 2–300 daa) eller som-skrevet (masterdokumentet)")
     s.add_argument("--spredt", action="store_true", help="ta med spredt boligbebyggelse (5210)")
     s.add_argument("--min-area", type=float, help="minste tomteareal i m² (standard 2000)")
     s.add_argument("--mode", choices=["difference", "whole_zone"], help="whole_zone: hele sonen når < --dekning er regulert")

@@ -43,8 +43,15 @@ class ScoringSettings:
         Site area per dwelling when the plan gives no utnytting (80 master document, 400 implementation plan).
     bra_per_dwelling, floors
         To turn an ``utnyttingstall`` into dwellings: m² BRA per dwelling, and floors assumed for BYA types.
-    dwellings_full, daa_full
-        Dwellings / dekar that give a full capacity / size score.
+    curve
+        ``"log"`` (default): capacity, size and centrality on logarithmic curves between a floor and a
+        ceiling, so they discriminate across the realistic range of Norwegian housing sites (5–1,000
+        dwellings, 2–300 daa, 200 m–10 km from a centre) and saturate only at the top: every doubling
+        counts the same, 20 → 40 dwellings as much as 400 → 800. ``"linear"``: a straight line from 0 to the
+        ceiling, as the master document writes it (preset «Masterdokument, som skrevet»: 10 dwellings and
+        5 daa give full points, so on real sites nearly every lot is full and the factor stops ranking).
+    dwellings_min, dwellings_full, daa_min, daa_full
+        Floor and ceiling of the capacity and size curves (no points at the floor, full points at the ceiling).
     centre_full_m, centre_zero_m
         Distance to the nearest centre with full and with no centrality score.
     road_zero_m, stop_zero_m
@@ -57,13 +64,45 @@ class ScoringSettings:
     m2_per_dwelling: float = 80.0
     bra_per_dwelling: float = 80.0
     floors: float = 3.0
-    dwellings_full: float = 150.0
-    daa_full: float = 50.0
-    centre_full_m: float = 500.0
-    centre_zero_m: float = 5000.0
+    curve: str = "log"
+    dwellings_min: float = 5.0
+    dwellings_full: float = 1000.0
+    daa_min: float = 2.0
+    daa_full: float = 300.0
+    centre_full_m: float = 200.0
+    centre_zero_m: float = 10_000.0
     road_zero_m: float = 1000.0
     stop_zero_m: float = 1500.0
     min_parcel_overlap_m2: float = 50.0
+
+
+# The curves of the scoring factors (issue 16): the default ranks, the literal one reproduces the master document.
+CURVE_PRESETS: dict[str, dict[str, object]] = {
+    "Standard (logaritmisk)": {},
+    "Masterdokument, som skrevet": {"curve": "linear", "dwellings_min": 0.0, "dwellings_full": 10.0, "daa_min": 0.0,
+                                    "daa_full": 5.0, "centre_full_m": 500.0, "centre_zero_m": 5000.0},
+}
+
+
+def with_curves(settings: ScoringSettings, preset: str) -> ScoringSettings:
+    """The settings with a named curve preset (:data:`CURVE_PRESETS`)."""
+    from dataclasses import replace
+
+    if preset not in CURVE_PRESETS:
+        from tomte.errors import InvalidData
+
+        raise InvalidData(f"Ukjent kurvesett «{preset}»; velg {' eller '.join(CURVE_PRESETS)}.")
+    defaults = ScoringSettings()
+    base = {name: getattr(defaults, name) for name in CURVE_PRESETS["Masterdokument, som skrevet"]}
+    return replace(settings, **{**base, **CURVE_PRESETS[preset]})  # type: ignore[arg-type]
+
+
+def rising(x: pd.Series, low: float, high: float, curve: str) -> pd.Series:
+    """0 at ``low``, 1 at ``high`` and above: on a log scale (``curve="log"``) or a straight line."""
+    x = x.astype(float)
+    if curve == "log":
+        return (np.log(x.clip(lower=low) / low) / np.log(high / low)).clip(0, 1).where(x.notna())
+    return ((x - low) / (high - low)).clip(0, 1)
 
 
 def _km(m: float) -> str:
@@ -100,23 +139,26 @@ def dwellings(features: pd.DataFrame, s: ScoringSettings) -> tuple[pd.Series, pd
 
 
 def capacity(features: pd.DataFrame, s: ScoringSettings) -> tuple[pd.Series, pd.Series]:
-    """Estimated dwellings against ``dwellings_full``."""
+    """Estimated dwellings between ``dwellings_min`` and ``dwellings_full`` (see ``curve``)."""
     n, how = dwellings(features, s)
-    value = (n / s.dwellings_full).clip(0, 1)
+    value = rising(n, s.dwellings_min if s.curve == "log" else 0.0, s.dwellings_full, s.curve)
     return value.rename("capacity"), ("ca. " + n.astype(int).astype(str) + " boliger (" + how + ")").rename("capacity")
 
 
 def size(features: pd.DataFrame, s: ScoringSettings) -> tuple[pd.Series, pd.Series]:
-    """Site area in dekar against ``daa_full``."""
+    """Site area in dekar between ``daa_min`` and ``daa_full`` (see ``curve``)."""
     daa = features["area_m2"].astype(float) / 1000
     reason = daa.map(lambda d: f"{d:.1f} daa".replace(".", ","))
-    return (daa / s.daa_full).clip(0, 1).rename("size"), reason.rename("size")
+    return rising(daa, s.daa_min if s.curve == "log" else 0.0, s.daa_full, s.curve).rename("size"), reason.rename("size")
 
 
 def centrality(features: pd.DataFrame, s: ScoringSettings) -> tuple[pd.Series, pd.Series]:
     """Distance to the nearest centre (tettsted/sentrum layer)."""
     d = _col(features, "dist_centre_m").astype(float)
-    value = ((s.centre_zero_m - d) / (s.centre_zero_m - s.centre_full_m)).clip(0, 1)
+    if s.curve == "log":  # closeness falls by the same step for every doubling of the distance
+        value = 1 - rising(d, s.centre_full_m, s.centre_zero_m, "log")
+    else:
+        value = ((s.centre_zero_m - d) / (s.centre_zero_m - s.centre_full_m)).clip(0, 1)
     name = _col(features, "centre_name").astype(object)
     reason = pd.Series([f"{_km(x)} til sentrum" + (f" ({n})" if isinstance(n, str) and n else "") if x == x else "ukjent (ingen senterlag)"
                         for x, n in zip(d, name, strict=True)], index=features.index)

@@ -44,13 +44,15 @@ def data_version(kommunenummer: str) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def factor_table(db: str, kommunenummer: str, m2_per_dwelling: float, version: str):  # noqa: ANN201
+def factor_table(db: str, kommunenummer: str, m2_per_dwelling: float, version: str,  # noqa: ANN201
+                 curves: str = "Standard (logaritmisk)"):
     """Factor values and reasons of the kommune's lots (computed once; weights re-rank in numpy)."""
     from dataclasses import replace
 
     from tomte.enrich import stored_features
-    from tomte.scoring import ScoringSettings
+    from tomte.scoring import ScoringSettings, with_curves
     from tomte.scoring import factor_table as compute
 
     features = stored_features(store(), kommunenummer)
-    return compute(features, replace(ScoringSettings(), m2_per_dwelling=m2_per_dwelling)) if not features.empty else None
+    scoring = with_curves(replace(ScoringSettings(), m2_per_dwelling=m2_per_dwelling), curves)
+    return compute(features, scoring) if not features.empty else None

@@ -64,6 +64,28 @@ def shortlist(frame: pd.DataFrame, homes: dict[str, int] | None = None) -> pd.Da
     })
 
 
+def factor_spread(values: Any, names: list[str]) -> pd.DataFrame:
+    """Per factor, how its values (0–1) spread over the kommune's lots: quartiles, the share at full and at no
+    points, and whether it separates the lots at all (issue 16: a factor that is the same for every lot is flat)."""
+    import numpy as np
+
+    rows = []
+    for i, name in enumerate(names):
+        col = values[:, i]
+        known = col[~np.isnan(col)]
+        if not len(known):
+            rows.append({"Faktor": name, "Kjent for": "0 %", "Nedre kvartil": "–", "Median": "–", "Øvre kvartil": "–",
+                         "Full score": "–", "Ingen score": "–", "Skiller": "ukjent"})
+            continue
+        q1, med, q3 = np.quantile(known, [0.25, 0.5, 0.75])
+        rows.append({"Faktor": name, "Kjent for": f"{len(known) / len(col):.0%}".replace("%", " %"),
+                     "Nedre kvartil": tall(q1, 2), "Median": tall(med, 2), "Øvre kvartil": tall(q3, 2),
+                     "Full score": f"{(known >= 0.999).mean():.0%}".replace("%", " %"),
+                     "Ingen score": f"{(known <= 0.001).mean():.0%}".replace("%", " %"),
+                     "Skiller": "ja" if known.std() >= 0.05 else "nei"})
+    return pd.DataFrame(rows)
+
+
 def dwellings_by_lot(store: Store, kommunenummer: str) -> dict[str, int]:
     """The dwellings the last scoring estimated per active lot."""
     return {r["lot_id"]: int(r["n"]) for r in store.rows(
