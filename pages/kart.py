@@ -6,7 +6,7 @@ from streamlit_folium import st_folium
 from tomte import mapdata
 from ui import cached, queries
 from ui.kart import BACKGROUNDS, LAYER_NAMES, bounds_of, build_map, selection_layer
-from ui.state import crm_form, page, safe_md, settings, stop_without_lots
+from ui.state import crm_form, dossier_button, page, safe_md, settings, stop_without_lots
 
 s, k = page("Kart")
 stop_without_lots(s, k)
@@ -84,3 +84,4 @@ with panel:
         st.caption(f"{len(parcels)} teiger berører tomten")
         st.dataframe(parcels, hide_index=True, width="stretch", height=min(35 * (len(parcels) + 1) + 3, 250))
     crm_form(s, selected, lot["status"], "kart_crm")
+    dossier_button(s, [selected], "kart_dossier", "Tomtedossier (PDF) for møter og kolleger")

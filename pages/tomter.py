@@ -5,7 +5,7 @@ import streamlit as st
 from tomte.crm import STATUSES
 from tomte.export import Selection
 from ui import queries
-from ui.state import crm_form, held_choice, page, safe_md, stop_without_lots
+from ui.state import crm_form, dossier_button, held_choice, page, safe_md, stop_without_lots
 
 TIERS = ["A", "B", "C", "D", "–"]
 
@@ -43,6 +43,8 @@ st.page_link("pages/eksport.py", label=f"Eksporter dette utvalget ({len(chosen)}
              query_params={"kommune": k.kommunenummer, **({"klasse": ",".join(tiers)} if tiers else {}),
                            **({"status": ",".join(statuses)} if statuses else {})})
 
+dossier_button(s, list(chosen["lot_id"])[:50], "tomter_dossier",
+               f"Tomtedossier (PDF) for utvalget ({min(len(chosen), 50)} tomter" + (", de 50 beste" if len(chosen) > 50 else "") + ")")
 ids = list(chosen["lot_id"])
 lot_id = held_choice("Velg tomt", ids, "tomter_lot", param="lot")
 row = chosen[chosen["lot_id"] == lot_id].iloc[0]

@@ -305,3 +305,16 @@ def test_map_layers_in_words_and_a_kommune_without_lots(demo_copy: Path) -> None
     assert {f["properties"]["status"] for f in zones} <= {"Nåværende", "Framtidig", "Videreutvikling av nåværende"}
     boundary = mapdata.boundary_geojson(s, "3207")["features"]
     assert len(boundary) == 1 and boundary[0]["properties"]["navn"] == "Nordre Follo"
+
+
+def test_dossier_from_the_lot_panel(demo_copy: Path, monkeypatch) -> None:
+    """Issue 18: a button on the lot's panel makes the site dossier."""
+    from tomte.store import open_store
+
+    lot = open_store(demo_copy).scalar("SELECT lot_id FROM lots WHERE kommunenummer = '3207' AND active = 1 ORDER BY score DESC LIMIT 1")
+    monkeypatch.setenv("TOMTE_DB", str(demo_copy))
+    monkeypatch.delenv("TOMTE_APP_PASSWORD", raising=False)
+    at = open_page("kart.py", kommune="3207", lot=lot)
+    next(b for b in at.button if b.label == "Lag dossier (PDF)").click().run()
+    assert not at.exception and not at.error
+    assert any(b.label.startswith("Last ned dossieret (1 tomt)") for b in at.get("download_button"))

@@ -118,6 +118,22 @@ def export_selection(args) -> Selection:
     return Selection(tuple(tiers), tuple(crm.normalise_status(s) for s in listed(args.status)), tuple(listed(args.lot)))
 
 
+def cmd_dossier(args, settings, say) -> int:
+    from tomte.dossier import dossier_pdf
+    from tomte.export import checked_target
+
+    store = open_store(settings.db_path, create=False)
+    path = checked_target(store, args.out, args.overwrite)
+    pdf = dossier_pdf(store, args.lot, with_owners=args.with_owners, who=settings.user, basis=args.basis or "")
+    try:
+        path.write_bytes(pdf)
+    except OSError as exc:
+        raise InvalidData(f"Kunne ikke skrive {path}: {exc.strerror or exc}.") from exc
+    print(f"Skrev dossier for {len(args.lot)} tomt{'er' if len(args.lot) != 1 else ''} til {args.out}"
+          + (" (med eiernavn; logget)" if args.with_owners else ""))
+    return 0
+
+
 def cmd_export(args, settings, say) -> int:
     store = open_store(settings.db_path, create=False)
     k = pipeline.resolve_kommune(store, args.kommune)
@@ -297,6 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--status", action="append", help="bare tomter med denne CRM-statusen; kan gjentas")
     s.add_argument("--lot", action="append", help="bare denne tomten (lot_id); kan gjentas")
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("dossier", help="tomtedossier (PDF) for én eller flere tomter, til møter og kolleger")
+    s.add_argument("--lot", action="append", required=True, help="tomtens id (lot_id); gjenta for flere tomter i samme PDF")
+    s.add_argument("--out", required=True, help="PDF-filen som skrives")
+    s.add_argument("--with-owners", action="store_true", help="ta med eiernavn (personopplysninger; logges; krever --basis)")
+    s.add_argument("--basis", help="med --with-owners: formålet/rettslig grunnlag som logges")
+    s.add_argument("--overwrite", action="store_true", help="skriv over en fil som finnes fra før")
+    s.set_defaults(func=cmd_dossier)
 
     s = sub.add_parser("crm", help="CRM: status og notater for tomter")
     crm_sub = s.add_subparsers(dest="crm_command", required=True, metavar="CRM_COMMAND")

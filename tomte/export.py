@@ -146,7 +146,7 @@ def write_excel_csv(store: Store, frame: gpd.GeoDataFrame, out: Path) -> None:
             writer.writerow([safe_cell("" if cells.get(f) is None else cells[f]) for f in fields] + points)
 
 
-def _target(store: Store, out: str | Path, overwrite: bool) -> Path:
+def checked_target(store: Store, out: str | Path, overwrite: bool) -> Path:
     """The checked output path: never the store, never an existing file unless asked, a folder that exists."""
     path = Path(out)
     resolved = path.resolve()
@@ -169,7 +169,7 @@ def export_lots(store: Store, kommunenummer: str, fmt: str, out: str | Path, wit
     lots (owners only when asked)."""
     if fmt not in FORMATS:
         raise InvalidData(f"Ukjent format «{fmt}»; velg {', '.join(FORMATS)}.")
-    path = _target(store, out, overwrite)
+    path = checked_target(store, out, overwrite)
     frame = lots_frame(store, kommunenummer, with_owners, selection)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=path.parent)
     os.close(fd)

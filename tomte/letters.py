@@ -75,7 +75,7 @@ class Sender:
         return cls(**{field: e[f"TOMTE_BREV_{key}"].strip() for field, key in names.items() if e.get(f"TOMTE_BREV_{key}", "").strip()})
 
 
-class _Pdf(FPDF):
+class Pdf(FPDF):
     def __init__(self) -> None:
         super().__init__(format="A4")
         self.set_margins(LEFT, 18, RIGHT)
@@ -111,47 +111,59 @@ def _nice_length(width_m: float) -> float:
     return next(m * exp for m in (1, 2, 5, 10) if m * exp >= target * 0.6)
 
 
-def _figure(pdf: _Pdf, lot: Any, parcels: list[Any]) -> None:
-    """The map as a figure in the flow: a framed box (lot, parcels, scale bar, north arrow) and its caption."""
-    width, height = FIGURE
-    caption = "Kart: eiendommen vi spør om (grønn) og teigene rundt (grå linjer). Tegnet fra kartdata i tomte; nord er opp."
-    if pdf.get_y() + height + 14 > pdf.h - pdf.b_margin:
-        pdf.add_page()
-    x, y = LEFT + (pdf.w - LEFT - RIGHT - width) / 2, pdf.get_y() + 2
+def draw_map(pdf: Pdf, x: float, y: float, width: float, height: float, main: list[Any], context: list[Any],
+             frame_of: list[Any] | None = None) -> None:
+    """Geometries drawn as vectors inside a framed box: ``main`` filled green, ``context`` as grey lines over them,
+    fitted to ``frame_of`` (default: all of them), with a scale bar and a north arrow (EPSG:25833, north up)."""
     pdf.set_draw_color(150, 150, 150)
     pdf.set_line_width(0.2)
     pdf.rect(x, y, width, height)  # the figure's frame
     pad = 4.0
-    minx, miny, maxx, maxy = shapely.union_all([lot, *parcels]).bounds
+    minx, miny, maxx, maxy = shapely.union_all(frame_of if frame_of is not None else [*main, *context]).bounds
     span_x, span_y = max(maxx - minx, 1.0), max(maxy - miny, 1.0)
     scale = min((width - 2 * pad) / span_x, (height - 2 * pad - 6) / span_y)
     ox = x + (width - span_x * scale) / 2
     oy = y + pad + (height - 2 * pad - 6 - span_y * scale) / 2
 
     def rings(geom: Any) -> list[list[tuple[float, float]]]:
-        return [[(ox + (px - minx) * scale, oy + (maxy - py) * scale) for px, py in part.exterior.coords]
-                for part in shapely.get_parts(geom) if part.geom_type == "Polygon"]
+        out = []
+        for part in shapely.get_parts(geom):
+            for ring in ([part.exterior] if part.geom_type == "Polygon" else [part] if part.geom_type == "LineString" else []):
+                out.append([(ox + (px - minx) * scale, oy + (maxy - py) * scale) for px, py in ring.coords])
+        return out
 
     pdf.set_fill_color(166, 217, 106)
     pdf.set_draw_color(26, 150, 65)
-    for ring in rings(lot):
-        pdf.polygon(ring, style="DF")
-    pdf.set_draw_color(110, 110, 110)  # parcel lines over the lot, so the parcels inside it show
-    for parcel in parcels:
-        for ring in rings(parcel):
-            pdf.polygon(ring, style="D")
+    for geom in main:
+        for ring in rings(geom):
+            pdf.polygon(ring, style="DF")
+    pdf.set_draw_color(110, 110, 110)  # context lines over the lot, so parcels inside it show
+    for geom in context:
+        for ring in rings(geom.boundary if geom.geom_type.endswith("Polygon") else geom):
+            pdf.polyline(ring)
     metres = _nice_length(span_x)
     bar_y = y + height - pad
     pdf.set_draw_color(0, 0, 0)
     pdf.set_line_width(0.5)
     pdf.line(x + pad, bar_y, x + pad + metres * scale, bar_y)
     pdf.set_font(pdf.family, "", 7)
-    pdf.text(x + pad, bar_y - 1.2, pdf.clean(f"{metres:,.0f} m".replace(",", " ")))
+    label = f"{metres / 1000:,.0f} km" if metres >= 1000 else f"{metres:,.0f} m"
+    pdf.text(x + pad, bar_y - 1.2, pdf.clean(label.replace(",", " ")))
     nx, ny = x + width - pad - 2, y + pad + 1  # north arrow
     pdf.set_fill_color(0, 0, 0)
     pdf.polygon([(nx, ny), (nx - 1.6, ny + 4.5), (nx + 1.6, ny + 4.5)], style="F")
     pdf.text(nx - 1.1, ny + 8, "N")
     pdf.set_line_width(0.2)
+
+
+def _figure(pdf: Pdf, lot: Any, parcels: list[Any]) -> None:
+    """The map as a figure in the flow: a framed box (lot, parcels, scale bar, north arrow) and its caption."""
+    width, height = FIGURE
+    caption = "Kart: eiendommen vi spør om (grønn) og teigene rundt (grå linjer). Tegnet fra kartdata i tomte; nord er opp."
+    if pdf.get_y() + height + 14 > pdf.h - pdf.b_margin:
+        pdf.add_page()
+    x, y = LEFT + (pdf.w - LEFT - RIGHT - width) / 2, pdf.get_y() + 2
+    draw_map(pdf, x, y, width, height, [lot], parcels)
     pdf.set_xy(x, y + height + 1.5)
     pdf.set_font(pdf.family, "", 8)
     pdf.multi_cell(width, 3.8, pdf.clean(caption), new_x="LMARGIN", new_y="NEXT")
@@ -202,7 +214,7 @@ def letters_pdf(store: Store, lot_ids: list[str], sender: Sender | None = None, 
     """
     sender = sender or Sender.from_env()
     text = template.read_text(encoding="utf-8")
-    pdf = _Pdf()
+    pdf = Pdf()
     counts: dict[str, Any] = {"letters": 0, "reserved_skipped": 0, "no_address": 0, "owners_missing": 0, "skipped": []}
     stamp = (today or date.today()).strftime("%d.%m.%Y")
     for lot_id in lot_ids:
@@ -236,7 +248,7 @@ def letters_pdf(store: Store, lot_ids: list[str], sender: Sender | None = None, 
     return bytes(pdf.output()), counts
 
 
-def _letter(pdf: _Pdf, text: str, sender: Sender, row: dict[str, Any], postal: list[str], lot_id: str, place: str | None,
+def _letter(pdf: Pdf, text: str, sender: Sender, row: dict[str, Any], postal: list[str], lot_id: str, place: str | None,
             stamp: str, geo: Any, parcels: Any, store: Store) -> None:
     """One letter from the top of a new page."""
     pdf.add_page()

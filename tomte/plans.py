@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -39,6 +40,35 @@ def register_link(kommunenummer: str, kommune_navn: str | None, planid: str | No
     slug = re.sub(r"[^a-z]", "", (kommune_navn or "").lower().replace("æ", "ae").replace("ø", "o").replace("å", "a"))
     return ("arealplaner.no (antatt adresse)",
             f"https://www.arealplaner.no/{slug}{kommunenummer}/gi?funksjon=VisPlan&kommunenummer={kommunenummer}&planidentifikasjon={planid}")
+
+
+def lot_plans(store: Store, lot_id: str) -> list[dict[str, Any]]:
+    """The reguleringsplaner behind a lot — those subtracted from its zone and those in progress over it — with
+    status in words, year, and where the plan can be read (:func:`register_link`)."""
+    from tomte.store import loads
+
+    row = store.rows("SELECT l.kommunenummer, l.explanation, k.navn FROM lots l LEFT JOIN kommuner k USING (kommunenummer) "
+                     "WHERE l.lot_id = ?", (lot_id,))
+    if not row:
+        return []
+    knr, exp, navn = row[0]["kommunenummer"], loads(row[0]["explanation"], {}), row[0]["navn"]
+    refs = [(p, "trukket fra sonen") for p in exp.get("cut_by", [])] + [(p, "under arbeid over tomten") for p in exp.get("in_progress", [])]
+    ids = sorted({str(p.get("planid")) for p, _ in refs if p.get("planid")})
+    links = {r["planid"]: r["link"] for r in store.rows(
+        f"SELECT planid, MAX(link) AS link FROM rp_areas WHERE kommunenummer = ? AND planid IN ({','.join('?' * len(ids))}) GROUP BY planid",
+        (knr, *ids))} if ids else {}
+    out, seen = [], set()
+    for plan, role in refs:
+        planid = str(plan.get("planid") or "")
+        if (planid, role) in seen:
+            continue
+        seen.add((planid, role))
+        where = register_link(knr, navn, planid or None, links.get(planid))
+        out.append({"Plan": planid or "uten id", "Navn": plan.get("plannavn") or "",
+                    "Status": codes.PLANSTATUS.get(str(plan.get("planstatus")), "ukjent"),
+                    "Vedtatt": str(plan.get("ikrafttredelsesdato") or "")[:4], "Forhold": role,
+                    "Les planen": where[1] if where else None, "Kilde": where[0] if where else ""})
+    return out
 
 
 def empty_frame(columns: list[str]) -> gpd.GeoDataFrame:

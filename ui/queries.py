@@ -218,29 +218,8 @@ def addresses(store: Store, kommunenummer: str) -> pd.DataFrame:
 
 
 def lot_plans(store: Store, lot_id: str) -> pd.DataFrame:
-    """The reguleringsplaner behind a lot (those subtracted from its zone and those in progress over it), with a
-    link to where the plan can be read."""
-    from tomte import codes
-    from tomte.store import loads
-
-    row = store.rows("SELECT l.kommunenummer, l.explanation, k.navn FROM lots l LEFT JOIN kommuner k USING (kommunenummer) "
-                     "WHERE l.lot_id = ?", (lot_id,))
-    if not row:
-        return pd.DataFrame()
-    knr, exp, navn = row[0]["kommunenummer"], loads(row[0]["explanation"], {}), row[0]["navn"]
-    refs = [(p, "trukket fra sonen") for p in exp.get("cut_by", [])] + [(p, "under arbeid over tomten") for p in exp.get("in_progress", [])]
-    ids = sorted({str(p.get("planid")) for p, _ in refs if p.get("planid")})
-    links = {r["planid"]: r["link"] for r in store.rows(
-        f"SELECT planid, MAX(link) AS link FROM rp_areas WHERE kommunenummer = ? AND planid IN ({','.join('?' * len(ids))}) GROUP BY planid",
-        (knr, *ids))} if ids else {}
-    out = []
-    for plan, role in refs:
-        planid = str(plan.get("planid") or "")
-        where = plans.register_link(knr, navn, planid or None, links.get(planid))
-        out.append({"Plan": planid or "uten id", "Navn": plan.get("plannavn") or "", "Status": codes.PLANSTATUS.get(str(plan.get("planstatus")), "ukjent"),
-                    "Vedtatt": str(plan.get("ikrafttredelsesdato") or "")[:4], "Forhold": role,
-                    "Les planen": where[1] if where else None, "Kilde": where[0] if where else ""})
-    return pd.DataFrame(out).drop_duplicates(["Plan", "Forhold"]) if out else pd.DataFrame()
+    """The reguleringsplaner behind a lot with links to the plan register (:func:`tomte.plans.lot_plans`)."""
+    return pd.DataFrame(plans.lot_plans(store, lot_id))
 
 
 def dwellings(store: Store, lot_id: str) -> int | None:

@@ -213,6 +213,26 @@ def held_choice(label: str, options: list[Any], key: str, param: str | None = No
     return choice
 
 
+def dossier_button(s: Store, lot_ids: list[str], key: str, label: str) -> None:
+    """Make a site dossier (PDF) of the lots and offer it for download; owner names only after login, when ticked,
+    with a purpose that is logged (issue 18)."""
+    from tomte.dossier import dossier_pdf
+    from ui.auth import require_login
+
+    with st.expander(label):
+        named = st.checkbox("Ta med eiernavn (personopplysninger; krever innlogging og logges)", key=f"{key}_owners")
+        who, basis = settings().user, ""
+        if named:
+            who = require_login()
+            basis = st.text_input("Formål / rettslig grunnlag (logges)", key=f"{key}_basis")
+        if st.button("Lag dossier (PDF)", key=f"{key}_make", disabled=named and not basis.strip()):
+            pdf = run(lambda: dossier_pdf(s, lot_ids, with_owners=named, who=who, basis=basis), "Dossieret")
+            if pdf:
+                st.download_button(f"Last ned dossieret ({len(lot_ids)} tomt{'er' if len(lot_ids) != 1 else ''})", pdf,
+                                   file_name=f"tomtedossier_{lot_ids[0] if len(lot_ids) == 1 else 'utvalg'}.pdf",
+                                   mime="application/pdf", key=f"{key}_download")
+
+
 def stop_without_lots(s: Store, k: kommuner.Kommune) -> None:
     """End the page with what to do next when the kommune has no active lots yet (issue 15)."""
     if s.scalar("SELECT COUNT(*) FROM lots WHERE kommunenummer = ? AND active = 1", (k.kommunenummer,)):
