@@ -45,7 +45,8 @@ map_col, panel = st.columns([3, 2], gap="medium")  # the lot's panel beside the 
 with map_col:
     st.caption(f"{len(lots['features'])} tomter i kartet" + (" (vist som punkter; klikk for å se tomtene rundt)" if dots else ""))
     state = st_folium(folium_map, height=560, use_container_width=True, returned_objects=["last_active_drawing"],
-                      key=f"map_{k.kommunenummer}", feature_group_to_add=selection_layer(lots, selected, near, parcels))
+                      key=f"map_{k.kommunenummer}",
+                      feature_group_to_add=selection_layer(lots, selected, near, parcels) if selected else None)
 
 clicked = (state or {}).get("last_active_drawing") or {}
 clicked_id = (clicked.get("properties") or {}).get("lot_id")

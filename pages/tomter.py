@@ -43,8 +43,6 @@ st.page_link("pages/eksport.py", label=f"Eksporter dette utvalget ({len(chosen)}
              query_params={"kommune": k.kommunenummer, **({"klasse": ",".join(tiers)} if tiers else {}),
                            **({"status": ",".join(statuses)} if statuses else {})})
 
-dossier_button(s, list(chosen["lot_id"])[:50], "tomter_dossier",
-               f"Tomtedossier (PDF) for utvalget ({min(len(chosen), 50)} tomter" + (", de 50 beste" if len(chosen) > 50 else "") + ")")
 ids = list(chosen["lot_id"])
 lot_id = held_choice("Velg tomt", ids, "tomter_lot", param="lot")
 row = chosen[chosen["lot_id"] == lot_id].iloc[0]
@@ -54,3 +52,7 @@ events = queries.lot_events(s, lot_id)
 if not events.empty:
     st.subheader("Aktivitetslogg")
     st.dataframe(events[["at", "who", "kind", "old_status", "new_status", "note"]], hide_index=True, width="stretch")
+
+# Last on the page: ticking «eiernavn» asks for a login, which stops the page below it.
+dossier_button(s, list(chosen["lot_id"])[:50], "tomter_dossier",
+               f"Tomtedossier (PDF) for utvalget ({min(len(chosen), 50)} tomter" + (", de 50 beste" if len(chosen) > 50 else "") + ")")

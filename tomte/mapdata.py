@@ -38,7 +38,9 @@ def _geojson(frame: gpd.GeoDataFrame, simplify_m: float) -> dict[str, Any]:
     if not (out.geom_type == "Point").all():
         out["geometry"] = out.geometry.simplify(simplify_m, preserve_topology=True)
     out = out.to_crs(4326)
-    out["geometry"] = shapely.set_precision(out.geometry.to_numpy(), 1e-6, mode="pointwise")  # ~0.1 m: plenty for display
+    # ~0.1 m for shapes, ~1 m for the dots of a kommune-wide view: plenty for display, fewer bytes to send.
+    precision = 1e-5 if (out.geom_type == "Point").all() else 1e-6
+    out["geometry"] = shapely.set_precision(out.geometry.to_numpy(), precision, mode="pointwise")
     return json.loads(out.to_json(drop_id=True, to_wgs84=False))
 
 
@@ -63,7 +65,7 @@ def lots_geojson(store: Store, kommunenummer: str, tiers: list[str] | None = Non
         frame = frame[frame["tier"].fillna("–").isin(set(tiers)).to_numpy(bool)]
     if frame.empty:
         return {"type": "FeatureCollection", "features": []}
-    frame["colour"] = frame["tier"].map(lambda t: TIER_COLOURS.get(t, TIER_COLOURS[None]))
+    # No colour per lot: the browser colours by tier (TIER_COLOURS in ui/kart.py), 0.5 MB less for 20,000 lots.
     if len(frame) > points_above:
         frame["geometry"] = frame.geometry.representative_point()
     return _geojson(frame, simplify_m)
