@@ -6,24 +6,16 @@ from pathlib import Path
 import streamlit as st
 
 from tomte import airtable
-from tomte.crm import STATUSES
 from tomte.errors import TomteError
-from tomte.export import Selection, export_lots
+from tomte.export import export_lots
 from ui.auth import require_login
-from ui.state import page, run, secrets_env, stop_without_lots
+from ui.state import page, run, secrets_env, shortlist_filter, stop_without_lots
 
 MIME = {"csv": "text/csv", "csv-rfc4180": "text/csv", "gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json"}
-TIERS = ["A", "B", "C", "D", "–"]
 
 s, k = page("Eksport")
 stop_without_lots(s, k)
-c1, c2 = st.columns(2)
-# The shortlist filtered on Tomter arrives in the URL (?klasse=A,B&status=Ny).
-tiers = c1.multiselect("Klasse", TIERS, [t for t in (st.query_params.get("klasse") or "").split(",") if t in TIERS],
-                       placeholder="Alle klasser")
-statuses = c2.multiselect("CRM-status", STATUSES, [x for x in (st.query_params.get("status") or "").split(",") if x in STATUSES],
-                          placeholder="Alle statuser")
-selection = Selection(tuple(tiers), tuple(statuses))
+selection = shortlist_filter(keep_in_url=False)  # the shortlist filtered on Tomter arrives in the URL
 with_owners = st.checkbox("Ta med eiernavn (personopplysninger – krever innlogging)")
 if with_owners:
     require_login()

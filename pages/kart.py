@@ -4,6 +4,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from tomte import mapdata
+from tomte.export import TIER_CHOICES
 from ui import cached, queries
 from ui.kart import BACKGROUNDS, LAYER_NAMES, bounds_of, build_map, selection_layer
 from ui.state import crm_form, dossier_button, page, safe_md, settings, stop_without_lots
@@ -15,7 +16,7 @@ version = cached.data_version(k.kommunenummer)
 
 with st.expander("Klasser, kartlag og bakgrunn"):  # folded, so the map and the lot's panel start high on the page
     c1, c2 = st.columns([2, 1])
-    tiers = c1.multiselect("Vis klasser", ["A", "B", "C", "D", "–"], ["A", "B", "C", "D", "–"], key="kart_tiers",
+    tiers = c1.multiselect("Vis klasser", list(TIER_CHOICES), list(TIER_CHOICES), key="kart_tiers",
                                placeholder="Velg klasser")
     background = c2.selectbox("Bakgrunnskart", list(BACKGROUNDS), key="kart_bg")
     toggles = st.columns(5)
@@ -67,7 +68,7 @@ with panel:
     m1, m2, m3 = st.columns(3)
     m1.metric("Klasse", lot["tier"] or "–")
     m2.metric("Poeng", "–" if lot["score"] is None or lot["score"] != lot["score"] else f"{lot['score']:.0f}")
-    m3.metric("Areal", f"{lot['area_m2'] / 1000:.1f} daa".replace(".", ","))
+    m3.metric("Areal", f"{queries.tall(lot['area_m2'] / 1000, 1)} daa")
     st.caption(f"CRM-status: **{lot['status']}**")
     homes = queries.dwellings(s, selected)
     if lot.get("adresse") or homes is not None:

@@ -41,8 +41,7 @@ for tab, status in zip(tabs, crm.STATUSES, strict=True):
             target = c1.selectbox(f"Flytt {len(rows)} valgte tomter til", targets, key=f"move_to_{status}")
             if c2.button("Flytt", key=f"move_{status}"):
                 ids = table.iloc[rows]["Tomt"].tolist()
-                moved = run(lambda ids=ids, target=target: [crm.set_status(s, lot, target, None, settings().user) for lot in ids],
-                            "Flyttingen")
+                moved = run(lambda ids=ids, target=target: crm.move_lots(s, ids, target, settings().user), "Flyttingen")
                 if moved is not None:
                     st.session_state["board_moved"] = f"{len(ids)} tomter flyttet fra «{status}» til «{target}»."
                     st.rerun()

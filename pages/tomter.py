@@ -2,30 +2,16 @@
 
 import streamlit as st
 
-from tomte.crm import STATUSES
-from tomte.export import Selection
 from ui import queries
-from ui.state import crm_form, dossier_button, held_choice, page, safe_md, stop_without_lots
-
-TIERS = ["A", "B", "C", "D", "–"]
+from ui.state import crm_form, dossier_button, held_choice, page, safe_md, shortlist_filter, stop_without_lots
 
 s, k = page("Tomter")
 stop_without_lots(s, k)
 lots = queries.lots(s, k.kommunenummer)
-c1, c2 = st.columns(2)
 # The filters live in the URL (?klasse=A,B&status=Ny), so Eksport and a shared link get the same shortlist.
-wanted_tiers = [t for t in (st.query_params.get("klasse") or "").split(",") if t in TIERS]
-wanted_status = [x for x in (st.query_params.get("status") or "").split(",") if x in STATUSES]
-tiers = c1.multiselect("Klasse", TIERS, wanted_tiers, placeholder="Alle klasser")
-statuses = c2.multiselect("CRM-status", STATUSES, wanted_status, placeholder="Alle statuser")
-for name, values in (("klasse", tiers), ("status", statuses)):
-    if values:
-        st.query_params[name] = ",".join(values)
-    elif name in st.query_params:
-        del st.query_params[name]
-chosen = queries.selected(lots, Selection(tuple(tiers), tuple(statuses)))
-daa = f"{chosen['area_m2'].sum() / 1000:,.0f}".replace(",", "\u00a0")
-st.caption(f"{len(chosen)} av {len(lots)} tomter, {daa} daa — klikk en rad for å åpne tomten; sorter ved å klikke på en kolonne.")
+selection = shortlist_filter(keep_in_url=True)
+chosen = queries.selected(lots, selection)
+st.caption(f"{len(chosen)} av {len(lots)} tomter, {queries.tall(chosen['area_m2'].sum() / 1000)} daa — klikk en rad for å åpne tomten; sorter ved å klikke på en kolonne.")
 if chosen.empty:
     st.info("Ingen tomter med dette utvalget.")
     st.stop()
@@ -40,8 +26,8 @@ if rows:
         st.session_state["tomter_clicked"] = clicked
         st.query_params["lot"] = clicked  # held_choice follows a changed link
 st.page_link("pages/eksport.py", label=f"Eksporter dette utvalget ({len(chosen)} tomter)", icon="⬇️",
-             query_params={"kommune": k.kommunenummer, **({"klasse": ",".join(tiers)} if tiers else {}),
-                           **({"status": ",".join(statuses)} if statuses else {})})
+             query_params={"kommune": k.kommunenummer, **({"klasse": ",".join(selection.tiers)} if selection.tiers else {}),
+                           **({"status": ",".join(selection.statuses)} if selection.statuses else {})})
 
 ids = list(chosen["lot_id"])
 lot_id = held_choice("Velg tomt", ids, "tomter_lot", param="lot")

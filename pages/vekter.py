@@ -50,7 +50,7 @@ m = st.columns(4)
 for i, tier in enumerate(["A", "B", "C", "D"]):
     m[i].metric(f"Klasse {tier}", int(counts[tier]))
 left, right = st.columns([3, 2])
-top = ranking.head(10).merge(queries.addresses(s, k.kommunenummer), how="left", left_on="Tomt", right_index=True)
+top = ranking.head(10).merge(queries.addresses(s, k.kommunenummer), how="left", left_on="Tomt", right_index=True).fillna({"Adresse": ""})
 left.markdown("| | Klasse | Poeng | Adresse | Tomt |\n|---:|:---:|---:|---|---|\n" + "\n".join(
     f"| {i} | {r.Klasse} | {queries.tall(r.Poeng, 1)} | {safe_md(r.Adresse or '–')} | [{r.Tomt}](/kart?kommune={k.kommunenummer}&lot={r.Tomt}) |"
     for i, r in enumerate(top.itertuples(index=False), start=1)))

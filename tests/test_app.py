@@ -318,3 +318,22 @@ def test_dossier_from_the_lot_panel(demo_copy: Path, monkeypatch) -> None:
     next(b for b in at.button if b.label == "Lag dossier (PDF)").click().run()
     assert not at.exception and not at.error
     assert any(b.label.startswith("Last ned dossieret (1 tomt)") for b in at.get("download_button"))
+
+
+def test_moving_lots_on_the_board_is_all_or_nothing(demo_copy: Path) -> None:
+    """The pipeline board moves a selection in one transaction: an archived lot among them moves none."""
+    import pytest
+
+    from tomte import crm
+    from tomte.errors import InvalidData
+    from tomte.store import open_store
+
+    s = open_store(demo_copy)
+    live = [r["lot_id"] for r in s.rows("SELECT lot_id FROM lots WHERE kommunenummer = '3207' AND active = 1 LIMIT 2")]
+    s.execute("UPDATE lots SET active = 0, archived_reason = 'test' WHERE lot_id = ?", (live[1],))
+    with pytest.raises(InvalidData):
+        crm.move_lots(s, live, "Vurderes", "test")
+    assert s.scalar("SELECT status FROM lots WHERE lot_id = ?", (live[0],)) == "Ny"
+    s.execute("UPDATE lots SET active = 1 WHERE lot_id = ?", (live[1],))
+    assert crm.move_lots(s, live, "Vurderes", "test") == 2
+    assert {s.scalar("SELECT status FROM lots WHERE lot_id = ?", (lot,)) for lot in live} == {"Vurderes"}

@@ -19,7 +19,7 @@ from tomte import __version__, crm, pipeline
 from tomte.analysis import lot_rows
 from tomte.config import DifferanseSettings, Settings
 from tomte.errors import InvalidData, TomteError
-from tomte.export import FORMATS, Selection, export_lots
+from tomte.export import FORMATS, TIER_CHOICES, Selection, export_lots
 from tomte.store import open_store
 
 CLI_BASIS = "oppslag i CLI av behandlingsansvarliges egne ansatte"
@@ -112,7 +112,7 @@ def export_selection(args) -> Selection:
         return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
 
     tiers = [t.upper() if t != "-" else "–" for t in listed(args.tier)]
-    bad = [t for t in tiers if t not in ("A", "B", "C", "D", "–")]
+    bad = [t for t in tiers if t not in TIER_CHOICES]
     if bad:
         raise InvalidData(f"Ukjent klasse «{bad[0]}»; bruk A, B, C, D eller – (uten poeng).")
     return Selection(tuple(tiers), tuple(crm.normalise_status(s) for s in listed(args.status)), tuple(listed(args.lot)))

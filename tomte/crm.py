@@ -91,6 +91,14 @@ def events(store: Store, lot_id: str) -> list[dict]:
     )
 
 
+def move_lots(store: Store, lot_ids: list[str], status: str, who: str) -> int:
+    """Give several lots the same status in one transaction (the pipeline board): all or none; returns how many."""
+    with store.transaction():
+        for lot_id in lot_ids:
+            set_status(store, lot_id, status, None, who)
+    return len(lot_ids)
+
+
 CONTACTED = ("Kontaktet", "I dialog", "LOI/opsjon")
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import shapely
+
 from tomte import crm, plans
 from tomte import owners as owners_mod
 from tomte.errors import InvalidData, NotFound
@@ -73,8 +75,6 @@ def _lot_section(pdf: Pdf, store: Store, lot_id: str, with_owners: bool, who: st
     if not rows:
         raise NotFound(f"Fant ingen tomt med id {lot_id}.")
     lot = rows[0]
-    import shapely
-
     geom = shapely.from_wkb(lot["wkb"])
     parcels = [shapely.from_wkb(r["g"]) for r in store.rows(
         "SELECT AsBinary(p.geom) AS g FROM lot_parcels lp JOIN parcels p ON p.id = lp.parcel_id WHERE lp.lot_id = ?", (lot_id,))]

@@ -46,6 +46,9 @@ FIELDS = ["lot_id", "kommunenummer", "arealformal", "arealbruksstatus", "area_m2
 FORMATS = ("gpkg", "geojson", "csv", "csv-rfc4180")
 
 
+TIER_CHOICES = ("A", "B", "C", "D", "–")  # "–": not scored
+
+
 @dataclass(frozen=True)
 class Selection:
     """Which lots an export holds: every active lot, or only these tiers, statuses or ids."""

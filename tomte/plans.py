@@ -15,7 +15,7 @@ import geopandas as gpd
 import pandas as pd
 
 from tomte import codes
-from tomte.store import SRID, Store, dumps, now
+from tomte.store import SRID, Store, dumps, loads, now
 
 KP_COLUMNS = [
     "zone_key", "feature_type", "regime", "arealformal", "arealbruksstatus", "planid", "plannavn",
@@ -45,8 +45,6 @@ def register_link(kommunenummer: str, kommune_navn: str | None, planid: str | No
 def lot_plans(store: Store, lot_id: str) -> list[dict[str, Any]]:
     """The reguleringsplaner behind a lot — those subtracted from its zone and those in progress over it — with
     status in words, year, and where the plan can be read (:func:`register_link`)."""
-    from tomte.store import loads
-
     row = store.rows("SELECT l.kommunenummer, l.explanation, k.navn FROM lots l LEFT JOIN kommuner k USING (kommunenummer) "
                      "WHERE l.lot_id = ?", (lot_id,))
     if not row:

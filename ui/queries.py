@@ -210,11 +210,11 @@ def stored_weights(store: Store, kommunenummer: str) -> dict[str, float]:
 
 
 def addresses(store: Store, kommunenummer: str) -> pd.DataFrame:
-    """The nearest address of each active lot (column ``Adresse``, indexed by lot id)."""
-    frame = pd.DataFrame(lot_rows(store, kommunenummer))
-    if frame.empty:
-        return pd.DataFrame({"Adresse": []})
-    return frame.set_index("lot_id")[["adresse"]].rename(columns={"adresse": "Adresse"}).fillna("")
+    """The nearest address of each active lot (column ``Adresse``, indexed by lot id); the same text as the lot list."""
+    rows = store.rows(
+        "SELECT a.lot_id, a.adressetekst || COALESCE(', ' || a.postnummer || ' ' || a.poststed, '') AS Adresse FROM lot_addresses a "
+        "JOIN lots l ON l.lot_id = a.lot_id WHERE l.kommunenummer = ? AND l.active = 1", (kommunenummer,))
+    return pd.DataFrame(rows, columns=["lot_id", "Adresse"]).set_index("lot_id")
 
 
 def lot_plans(store: Store, lot_id: str) -> pd.DataFrame:

@@ -213,6 +213,27 @@ def held_choice(label: str, options: list[Any], key: str, param: str | None = No
     return choice
 
 
+def shortlist_filter(keep_in_url: bool) -> Any:
+    """Tier and CRM-status pickers that start from ``?klasse=A,B&status=Ny`` (what Tomter filtered);
+    ``keep_in_url`` writes the choice back, so a shared link and the link to Eksport carry it.
+    Returns the :class:`tomte.export.Selection`."""
+    from tomte.crm import STATUSES
+    from tomte.export import TIER_CHOICES, Selection
+
+    c1, c2 = st.columns(2)
+    tiers = c1.multiselect("Klasse", list(TIER_CHOICES), [t for t in (st.query_params.get("klasse") or "").split(",") if t in TIER_CHOICES],
+                           placeholder="Alle klasser")
+    statuses = c2.multiselect("CRM-status", STATUSES, [x for x in (st.query_params.get("status") or "").split(",") if x in STATUSES],
+                              placeholder="Alle statuser")
+    if keep_in_url:
+        for name, values in (("klasse", tiers), ("status", statuses)):
+            if values:
+                st.query_params[name] = ",".join(values)
+            elif name in st.query_params:
+                del st.query_params[name]
+    return Selection(tuple(tiers), tuple(statuses))
+
+
 def dossier_button(s: Store, lot_ids: list[str], key: str, label: str) -> None:
     """Make a site dossier (PDF) of the lots and offer it for download; owner names only after login, when ticked,
     with a purpose that is logged (issue 18)."""
