@@ -17,20 +17,22 @@ from ui.state import (
     synthetic_notice,
 )
 
+st.set_page_config(page_title="Kommuner – tomte", layout="wide")
 st.title("Kommuner")
 nav.sidebar()
 s = store()
 k = kommune_picker()
 if k is None:
     st.stop()
+st.set_page_config(page_title=f"Kommuner · {k.navn} – tomte")
 st.header(f"{k.navn} ({k.kommunenummer})")
 synthetic_notice(k.kommunenummer)
 info = queries.state(s, k.kommunenummer)
 if info:
     c = st.columns(4)
-    c[0].metric("Kommuneplansoner", info["kp_count"])
-    c[1].metric("Reguleringsplanområder", info["rp_count"])
-    c[2].metric("Nyeste plandata", info.get("newest_data_date") or "ukjent")
+    c[0].metric("Kommuneplansoner", queries.tall(info["kp_count"]))
+    c[1].metric("Reguleringsplanområder", queries.tall(info["rp_count"]))
+    c[2].metric("Nyeste plandata", queries.dato(info.get("newest_data_date")) or "ukjent")
     c[3].metric("Alder (dager)", info["age_days"] if info.get("age_days") is not None else "–")
     st.caption(f"Kommuneplan fra: {info.get('kp_source') or '–'} · Reguleringsplaner fra: {info.get('rp_source') or '–'}")
 else:

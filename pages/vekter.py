@@ -7,9 +7,10 @@ import streamlit as st
 from tomte import pipeline, profiles
 from tomte.scoring import AREA_PER_DWELLING_PRESETS, CURVE_PRESETS, FACTOR_NAMES, FACTORS, score, with_curves
 from ui import cached, queries
-from ui.state import held_choice, page, run, safe_md, settings
+from ui.state import held_choice, page, run, safe_md, settings, stop_without_lots
 
 s, k = page("Vekter")
+stop_without_lots(s, k)
 
 names = profiles.names(s)
 c1, c2 = st.columns(2)
